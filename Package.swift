@@ -19,11 +19,15 @@ let package = Package(
     .library(name: "ContractRuntime", targets: ["ContractRuntime"]),
     .executable(name: "protoc-gen-courier", targets: ["protoc-gen-courier"]),
     .plugin(name: "CourierProtoGenerator", targets: ["CourierProtoGenerator"]),
+    .library(name: "Kafka", targets: ["Kafka"]),
+    .executable(name: "kafka-interop", targets: ["kafka-interop"]),
   ],
   dependencies: [
     .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
     .package(url: "https://github.com/grpc/grpc-swift-2", from: "2.4.3"),
     .package(url: "https://github.com/grpc/grpc-swift-protobuf", from: "2.4.1"),
+    .package(url: "https://github.com/apple/swift-nio", from: "2.101.3"),
+    .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
   ],
   targets: [
     // The build-tool plugin: runs the system protoc over proto/ with our three generators.
@@ -77,6 +81,34 @@ let package = Package(
       plugins: [.plugin(name: "CourierProtoGenerator")]
     ),
 
+    // The Kafka wire-protocol client (see Sources/Kafka/README.md for why it is ours).
+    .target(
+      name: "Kafka",
+      dependencies: [
+        .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "NIOPosix", package: "swift-nio"),
+        .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+        .product(name: "Logging", package: "swift-log"),
+      ],
+      exclude: ["README.md"],
+      swiftSettings: swiftSettings
+    ),
+    // Drives the Kafka client from the Python interop tests and the benchmark.
+    .executableTarget(
+      name: "kafka-interop",
+      dependencies: ["Kafka"],
+      swiftSettings: swiftSettings
+    ),
+
+    .testTarget(
+      name: "KafkaTests",
+      dependencies: [
+        "Kafka",
+        .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "NIOPosix", package: "swift-nio"),
+      ],
+      swiftSettings: swiftSettings
+    ),
     .testTarget(
       name: "ContractTests",
       dependencies: [

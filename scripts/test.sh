@@ -33,7 +33,7 @@ if [[ " ${failed[*]} " != *" swift build "* ]]; then
 else
   failed+=("swift tests (not run: the build failed)")
 fi
-stage "python tests" .venv/bin/python -m pytest Tests/Python -q -p no:cacheprovider
+stage "python tests" .venv/bin/python -m pytest Tests/Python -q
 
 echo
 if ((${#failed[@]})); then

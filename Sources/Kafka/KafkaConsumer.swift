@@ -1,0 +1,470 @@
+public import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+
+/// Reads records, either from partitions the application assigns (`assign`) or as a member of a
+/// consumer group (`subscribe`, classic protocol). In a group, the application commits offsets
+/// after it has processed records; a restarted member resumes from the last commit.
+///
+/// Call `poll()` from one task at a time. Group joins and rebalances happen inside `poll()`, so a
+/// member never loses its partitions between processing a record and committing it.
+public final class KafkaConsumer: Sendable {
+    /// Where to start reading an assigned partition.
+    public enum StartOffset: Sendable, Hashable {
+        case earliest
+        case latest
+        case offset(Int64)
+        /// The group's committed offset, else the configured reset policy.
+        case committed
+    }
+
+    private struct State: Sendable {
+        var subscription: [String] = []
+        var groupMode = false
+        var membership = GroupMembershipStateMachine()
+        /// Assigned partitions and the next offset to read (nil until resolved).
+        var positions: [TopicPartition: Int64?] = [:]
+        var starts: [TopicPartition: StartOffset] = [:]
+        /// Bumped on every assignment change, to drop records fetched for a revoked assignment.
+        var assignmentEpoch = 0
+        var coordinator: KafkaConnection?
+        var heartbeat: Task<Void, Never>?
+        var closed = false
+        var fatal: KafkaError?
+    }
+
+    private let cluster: KafkaCluster
+    private let config: KafkaConsumerConfiguration
+    public let groupId: String?
+    private let state = NIOLockedValueBox(State())
+    private let logger: Logger
+
+    public init(
+        configuration: KafkaConfiguration,
+        consumerConfiguration: KafkaConsumerConfiguration = .defaults,
+        groupId: String? = nil,
+        logger: Logger = Logger(label: "courier.kafka.consumer")
+    ) {
+        self.cluster = KafkaCluster(configuration: configuration)
+        self.config = consumerConfiguration
+        self.groupId = groupId
+        self.logger = logger
+    }
+
+    /// Reads these partitions without a group.
+    public func assign(_ partitions: [TopicPartition: StartOffset]) throws {
+        try state.withLockedValue { state in
+            guard !state.groupMode else { throw KafkaError.invalidArgument("consumer already subscribed to a group; use another consumer for assign()") }
+            for (tp, start) in partitions {
+                if start == .committed && groupId == nil {
+                    throw KafkaError.invalidArgument("StartOffset.committed needs a groupId")
+                }
+                state.positions[tp] = .some(nil)
+                state.starts[tp] = start
+            }
+            state.assignmentEpoch += 1
+        }
+    }
+
+    /// Joins the consumer group (on the next `poll()`) for these topics.
+    public func subscribe(topics: [String]) throws {
+        guard groupId != nil else { throw KafkaError.invalidArgument("subscribe needs a groupId") }
+        guard !topics.isEmpty else { throw KafkaError.invalidArgument("subscribe needs at least one topic") }
+        for topic in topics { try KafkaAdmin.validateTopicName(topic) }
+        try state.withLockedValue { state in
+            guard state.positions.isEmpty || state.groupMode else {
+                throw KafkaError.invalidArgument("consumer already has an assign() assignment")
+            }
+            state.subscription = topics.sorted()
+            state.groupMode = true
+        }
+    }
+
+    /// The partitions this consumer reads now.
+    public var assignment: [TopicPartition] {
+        state.withLockedValue { $0.positions.keys.sorted() }
+    }
+
+    /// The generation of the group this member is in, or -1.
+    public var generation: Int32 {
+        state.withLockedValue { $0.membership.isStable ? $0.membership.generation : -1 }
+    }
+
+    /// Fetches the next records, waiting up to the fetch max wait when there are none. In a group,
+    /// first joins or rejoins if needed.
+    public func poll() async throws -> [ConsumerRecord] {
+        let (groupMode, needsJoin) = try state.withLockedValue { state -> (Bool, Bool) in
+            if state.closed { throw KafkaError.closed("consumer") }
+            if let fatal = state.fatal { throw fatal }
+            return (state.groupMode, state.membership.needsJoin)
+        }
+        if groupMode && needsJoin { try await joinGroup() }
+        try await resolvePositions()
+        let (epoch, positions) = state.withLockedValue { ($0.assignmentEpoch, $0.positions.compactMapValues { $0 }) }
+        if positions.isEmpty {
+            try await Task.sleep(for: config.fetchMaxWait)
+            return []
+        }
+        var byLeader: [Int32: [TopicPartition]] = [:]
+        for tp in positions.keys.sorted() { byLeader[try await cluster.leader(tp), default: []].append(tp) }
+        var records: [ConsumerRecord] = []
+        var next: [TopicPartition: Int64] = [:]
+        try await withThrowingTaskGroup(of: ([ConsumerRecord], [TopicPartition: Int64]).self) { group in
+            for (leader, tps) in byLeader {
+                group.addTask { try await self.fetch(from: leader, tps.map { ($0, positions[$0]!) }) }
+            }
+            for try await (r, n) in group {
+                records.append(contentsOf: r)
+                next.merge(n) { $1 }
+            }
+        }
+        let kept: Bool = state.withLockedValue { state in
+            guard state.assignmentEpoch == epoch else { return false }
+            for (tp, offset) in next where state.positions[tp] != nil { state.positions[tp] = offset }
+            return true
+        }
+        return kept ? records : []
+    }
+
+    private func fetch(from leader: Int32, _ partitions: [(TopicPartition, Int64)]) async throws -> ([ConsumerRecord], [TopicPartition: Int64]) {
+        let byTopic = Dictionary(grouping: partitions, by: { $0.0.topic })
+        let request = FetchRequest(
+            maxWaitMs: Int32(config.fetchMaxWait.milliseconds),
+            minBytes: config.fetchMinBytes,
+            maxBytes: config.fetchMaxBytes,
+            topics: byTopic.sorted { $0.key < $1.key }.map { topic, parts in
+                (topic, parts.map { .init(partition: $0.0.partition, fetchOffset: $0.1, partitionMaxBytes: config.partitionMaxBytes) })
+            }
+        )
+        let response: FetchResponse
+        do {
+            let connection = try await cluster.connection(node: leader)
+            response = try await connection.send(request, timeout: cluster.configuration.requestTimeout + config.fetchMaxWait)
+        } catch let error as KafkaError {
+            switch error {
+            case .connectionClosed, .connectionFailed, .requestTimedOut:
+                // The broker restarted or the leader moved: look again on the next poll.
+                await cluster.dropConnection(node: leader)
+                for topic in byTopic.keys { await cluster.invalidate(topic: topic) }
+                try await Task.sleep(for: cluster.configuration.retryBackoff)
+                return ([], [:])
+            default:
+                throw error
+            }
+        }
+        guard response.errorCode == .none else {
+            throw KafkaError.broker(code: response.errorCode, context: "Fetch from node \(leader)")
+        }
+        let offsets = Dictionary(uniqueKeysWithValues: partitions.map { ($0.0, $0.1) })
+        var records: [ConsumerRecord] = []
+        var next: [TopicPartition: Int64] = [:]
+        var needsBackoff = false
+        for data in response.partitions {
+            let tp = TopicPartition(data.topic, data.partition)
+            guard let fetchOffset = offsets[tp] else { continue }
+            switch data.errorCode {
+            case .none:
+                break
+            case .offsetOutOfRange:
+                let reset = try await Self.resetOffset(cluster: cluster, tp, config.offsetReset)
+                next[tp] = reset
+                continue
+            case let code where code.isRetriable:
+                // leader moved or not yet elected: refresh metadata and pause before the next fetch
+                await cluster.invalidate(topic: tp.topic)
+                needsBackoff = true
+                continue
+            default:
+                throw KafkaError.broker(code: data.errorCode, context: "Fetch \(tp)")
+            }
+            guard let bytes = data.records else { continue }
+            let decoded = try RecordBatchDecoder.decode(bytes, topic: tp.topic, partition: tp.partition, fetchOffset: fetchOffset)
+            records.append(contentsOf: decoded.records)
+            if let last = decoded.records.last {
+                next[tp] = max(last.offset + 1, decoded.nextOffset ?? 0)
+            } else if let n = decoded.nextOffset, n > fetchOffset {
+                next[tp] = n
+            }
+        }
+        if needsBackoff && records.isEmpty { try await Task.sleep(for: cluster.configuration.retryBackoff) }
+        return (records, next)
+    }
+
+    private static func resetOffset(cluster: KafkaCluster, _ tp: TopicPartition, _ reset: KafkaConsumerConfiguration.OffsetReset) async throws -> Int64 {
+        let offsets = try await KafkaAdmin.listOffsets(cluster: cluster, [tp], timestamp: reset == .earliest ? -2 : -1)
+        guard let offset = offsets[tp] else { throw KafkaError.unknownTopicOrPartition(topic: tp.topic, partition: tp.partition) }
+        return offset
+    }
+
+    /// Fills in the start position of newly assigned partitions.
+    private func resolvePositions() async throws {
+        let (epoch, pending) = state.withLockedValue { state in
+            (state.assignmentEpoch, state.positions.filter { $0.value == nil }.map { ($0.key, state.starts[$0.key] ?? .committed) })
+        }
+        if pending.isEmpty { return }
+        var resolved: [TopicPartition: Int64] = [:]
+        let needCommitted = pending.filter { $0.1 == .committed }.map(\.0)
+        var committed: [TopicPartition: Int64] = [:]
+        if !needCommitted.isEmpty { committed = try await fetchCommitted(needCommitted) }
+        var earliest: [TopicPartition] = []
+        var latest: [TopicPartition] = []
+        for (tp, start) in pending {
+            switch start {
+            case .offset(let o): resolved[tp] = o
+            case .earliest: earliest.append(tp)
+            case .latest: latest.append(tp)
+            case .committed:
+                if let c = committed[tp], c >= 0 {
+                    resolved[tp] = c
+                } else if config.offsetReset == .earliest {
+                    earliest.append(tp)
+                } else {
+                    latest.append(tp)
+                }
+            }
+        }
+        if !earliest.isEmpty { resolved.merge(try await KafkaAdmin.listOffsets(cluster: cluster, earliest, timestamp: -2)) { $1 } }
+        if !latest.isEmpty { resolved.merge(try await KafkaAdmin.listOffsets(cluster: cluster, latest, timestamp: -1)) { $1 } }
+        state.withLockedValue { state in
+            guard state.assignmentEpoch == epoch else { return }
+            for (tp, offset) in resolved where state.positions[tp] != nil { state.positions[tp] = offset }
+        }
+    }
+
+    // MARK: Group membership
+
+    private func coordinatorConnection() async throws -> KafkaConnection {
+        if let existing = state.withLockedValue({ $0.coordinator }), existing.isActive { return existing }
+        guard let groupId else { throw KafkaError.invalidArgument("this operation needs a groupId") }
+        let response = try await cluster.withRetries("FindCoordinator") {
+            try await self.cluster.anyConnection().send(FindCoordinatorRequest(key: groupId), timeout: self.cluster.configuration.requestTimeout)
+        }
+        guard response.errorCode == .none else {
+            throw KafkaError.broker(code: response.errorCode, context: "FindCoordinator for group \(groupId)")
+        }
+        let connection = try await cluster.openDedicated(host: response.host, port: Int(response.port))
+        let old: KafkaConnection? = state.withLockedValue { state in
+            let old = state.coordinator
+            state.coordinator = connection
+            return old
+        }
+        if let old { await old.close() }
+        return connection
+    }
+
+    private func dropCoordinator() async {
+        let old = state.withLockedValue { state -> KafkaConnection? in
+            defer { state.coordinator = nil }
+            return state.coordinator
+        }
+        await old?.close()
+    }
+
+    /// Joins (or rejoins) and syncs, then installs the assignment. Bounded number of rounds.
+    private func joinGroup() async throws {
+        guard let groupId else { return }
+        let previous = state.withLockedValue { $0.heartbeat }
+        previous?.cancel()
+        await previous?.value
+        var previouslyOwned: [TopicPartition] = []
+        var action = state.withLockedValue { state in
+            previouslyOwned = state.positions.keys.sorted()
+            state.positions.removeAll()
+            state.assignmentEpoch += 1
+            return state.membership.join()
+        }
+        let subscription = state.withLockedValue { $0.subscription }
+        let owned = previouslyOwned
+        let longTimeout = config.rebalanceTimeout + config.sessionTimeout + cluster.configuration.requestTimeout
+        for _ in 0..<100 {
+            do {
+                switch action {
+                case .join(let memberId):
+                    let connection = try await coordinatorConnection()
+                    let response = try await connection.send(
+                        JoinGroupRequest(
+                            groupId: groupId,
+                            sessionTimeoutMs: Int32(config.sessionTimeout.milliseconds),
+                            rebalanceTimeoutMs: Int32(config.rebalanceTimeout.milliseconds),
+                            memberId: memberId,
+                            protocols: [(config.assignor.rawValue, ConsumerProtocol.encodeSubscription(topics: subscription, ownedPartitions: owned))]
+                        ),
+                        timeout: longTimeout
+                    )
+                    var members: [GroupMembershipStateMachine.Member] = []
+                    for m in response.members {
+                        let sub = try ConsumerProtocol.decodeSubscription(m.metadata)
+                        members.append(.init(memberId: m.memberId, topics: sub.topics, ownedPartitions: sub.ownedPartitions))
+                    }
+                    action = state.withLockedValue {
+                        $0.membership.joinCompleted(
+                            errorCode: response.errorCode, generation: response.generationId, memberId: response.memberId,
+                            leader: response.leader, members: members
+                        )
+                    }
+                case .sync(let generation, let memberId, let members):
+                    var assignments: [(memberId: String, assignment: ByteBuffer)] = []
+                    if let members {
+                        var counts: [String: Int] = [:]
+                        for topic in Set(members.flatMap(\.topics)) {
+                            await cluster.invalidate(topic: topic)
+                            counts[topic] = try await cluster.topicInfo(topic).count
+                        }
+                        let plan = switch config.assignor {
+                        case .range: PartitionAssignor.range(members: members, partitionCounts: counts)
+                        case .roundRobin: PartitionAssignor.roundRobin(members: members, partitionCounts: counts)
+                        case .sticky: PartitionAssignor.sticky(members: members, partitionCounts: counts)
+                        }
+                        assignments = members.map { ($0.memberId, ConsumerProtocol.encodeAssignment(plan[$0.memberId] ?? [])) }
+                    }
+                    let connection = try await coordinatorConnection()
+                    let response = try await connection.send(
+                        SyncGroupRequest(groupId: groupId, generationId: generation, memberId: memberId, assignments: assignments),
+                        timeout: longTimeout
+                    )
+                    let partitions = response.errorCode == .none ? try ConsumerProtocol.decodeAssignment(response.assignment) : []
+                    action = state.withLockedValue { $0.membership.syncCompleted(errorCode: response.errorCode, partitions: partitions) }
+                case .assigned(let generation, let partitions):
+                    logger.debug("assigned", metadata: ["generation": "\(generation)", "partitions": "\(partitions)"])
+                    let task = Task { await self.heartbeatLoop(groupId: groupId) }
+                    state.withLockedValue { state in
+                        state.positions = Dictionary(uniqueKeysWithValues: partitions.map { ($0, Int64?.none) })
+                        state.starts = [:]
+                        state.assignmentEpoch += 1
+                        state.heartbeat = task
+                    }
+                    return
+                case .findCoordinator:
+                    await dropCoordinator()
+                    try await Task.sleep(for: cluster.configuration.retryBackoff)
+                    action = state.withLockedValue { $0.membership.join() }
+                case .fail(let error):
+                    throw error
+                case .leave, .none:
+                    throw KafkaError.group("unexpected state while joining group \(groupId)")
+                }
+            } catch let error as KafkaError {
+                switch error {
+                case .connectionClosed, .connectionFailed, .requestTimedOut:
+                    await dropCoordinator()
+                    try await Task.sleep(for: cluster.configuration.retryBackoff)
+                    action = state.withLockedValue { $0.membership.join() }
+                default:
+                    throw error
+                }
+            }
+        }
+        throw KafkaError.group("could not join group \(groupId) after 100 rounds")
+    }
+
+    private func heartbeatLoop(groupId: String) async {
+        var lastSuccess = ContinuousClock.now
+        while !Task.isCancelled {
+            do {
+                try await Task.sleep(for: config.heartbeatInterval)
+            } catch {
+                return
+            }
+            let (generation, memberId, stable) = state.withLockedValue { ($0.membership.generation, $0.membership.memberId, $0.membership.isStable) }
+            guard stable else { return }
+            let code: KafkaErrorCode
+            do {
+                let connection = try await coordinatorConnection()
+                code = try await connection.send(
+                    HeartbeatRequest(groupId: groupId, generationId: generation, memberId: memberId),
+                    timeout: config.sessionTimeout
+                ).errorCode
+                lastSuccess = .now
+            } catch {
+                await dropCoordinator()
+                if ContinuousClock.now - lastSuccess > config.sessionTimeout {
+                    state.withLockedValue { _ = $0.membership.sessionLost() }
+                    return
+                }
+                continue
+            }
+            let action = state.withLockedValue { $0.membership.heartbeatCompleted(errorCode: code) }
+            switch action {
+            case .none:
+                continue
+            case .findCoordinator:
+                await dropCoordinator()
+            case .join:
+                logger.debug("rebalance: rejoining on next poll", metadata: ["code": "\(code)"])
+                return
+            case .fail(let error):
+                state.withLockedValue { $0.fatal = error }
+                return
+            default:
+                return
+            }
+        }
+    }
+
+    // MARK: Offsets
+
+    private func fetchCommitted(_ partitions: [TopicPartition]) async throws -> [TopicPartition: Int64] {
+        guard let groupId else { throw KafkaError.invalidArgument("committed offsets need a groupId") }
+        let connection = try await coordinatorConnection()
+        let response = try await connection.send(OffsetFetchRequest(groupId: groupId, partitions: partitions), timeout: cluster.configuration.requestTimeout)
+        guard response.errorCode == .none else { throw KafkaError.broker(code: response.errorCode, context: "OffsetFetch for group \(groupId)") }
+        var out: [TopicPartition: Int64] = [:]
+        for (tp, entry) in response.offsets {
+            guard entry.errorCode == .none || entry.errorCode == .unknownTopicOrPartition else {
+                throw KafkaError.broker(code: entry.errorCode, context: "OffsetFetch \(tp) for group \(groupId)")
+            }
+            out[tp] = entry.offset
+        }
+        return out
+    }
+
+    /// The committed offsets of the group for these partitions (-1 when none).
+    public func committed(_ partitions: [TopicPartition]) async throws -> [TopicPartition: Int64] {
+        try await fetchCommitted(partitions)
+    }
+
+    /// Commits, for each partition, the offset of the next record to read.
+    public func commit(_ offsets: [TopicPartition: Int64]) async throws {
+        guard let groupId else { throw KafkaError.invalidArgument("commit needs a groupId") }
+        if offsets.isEmpty { return }
+        for (tp, offset) in offsets where offset < 0 {
+            throw KafkaError.invalidArgument("cannot commit negative offset \(offset) for \(tp)")
+        }
+        let (generation, memberId) = state.withLockedValue { state in
+            state.groupMode ? (state.membership.generation, state.membership.memberId) : (-1, "")
+        }
+        let connection = try await coordinatorConnection()
+        let response = try await connection.send(
+            OffsetCommitRequest(groupId: groupId, generationId: generation, memberId: memberId, offsets: offsets),
+            timeout: cluster.configuration.requestTimeout
+        )
+        for (tp, code) in response.results where code != .none {
+            throw KafkaError.broker(code: code, context: "OffsetCommit \(tp) for group \(groupId)")
+        }
+    }
+
+    /// Commits the position after each of these records.
+    public func commit(records: [ConsumerRecord]) async throws {
+        var offsets: [TopicPartition: Int64] = [:]
+        for r in records {
+            let tp = TopicPartition(r.topic, r.partition)
+            offsets[tp] = max(offsets[tp] ?? 0, r.offset + 1)
+        }
+        try await commit(offsets)
+    }
+
+    /// Leaves the group (so that the others take over at once) and closes the connections.
+    public func close() async {
+        let (task, action, coordinator) = state.withLockedValue { state -> (Task<Void, Never>?, GroupMembershipStateMachine.Action, KafkaConnection?) in
+            state.closed = true
+            return (state.heartbeat, state.membership.leave(), state.coordinator)
+        }
+        task?.cancel()
+        await task?.value
+        if case .leave(let memberId) = action, let groupId, let coordinator {
+            _ = try? await coordinator.send(LeaveGroupRequest(groupId: groupId, memberId: memberId), timeout: cluster.configuration.requestTimeout)
+        }
+        await coordinator?.close()
+        await cluster.close()
+    }
+}
