@@ -21,6 +21,7 @@ let package = Package(
     .plugin(name: "CourierProtoGenerator", targets: ["CourierProtoGenerator"]),
     .library(name: "Kafka", targets: ["Kafka"]),
     .executable(name: "kafka-interop", targets: ["kafka-interop"]),
+    .library(name: "Postgres", targets: ["Postgres"]),
   ],
   dependencies: [
     .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
@@ -100,6 +101,29 @@ let package = Package(
       swiftSettings: swiftSettings
     ),
 
+    // libpq, wrapped once: the shim is a module map and a header; `Postgres` is the only module that
+    // touches it (see Sources/Postgres/Postgres.docc for the threading design).
+    .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
+    .target(
+      name: "Postgres",
+      dependencies: [
+        "CLibPQ",
+        .product(name: "Logging", package: "swift-log"),
+      ],
+      swiftSettings: swiftSettings
+    ),
+    // A point-select load for scripts/bench-postgres.sh.
+    .executableTarget(
+      name: "postgres-bench",
+      dependencies: ["Postgres"],
+      swiftSettings: swiftSettings
+    ),
+
+    .testTarget(
+      name: "PostgresTests",
+      dependencies: ["Postgres"],
+      swiftSettings: swiftSettings
+    ),
     .testTarget(
       name: "KafkaTests",
       dependencies: [
