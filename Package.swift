@@ -17,6 +17,7 @@ let package = Package(
   products: [
     .library(name: "Generated", targets: ["Generated"]),
     .library(name: "ContractRuntime", targets: ["ContractRuntime"]),
+    .library(name: "Gateway", targets: ["Gateway"]),
     .executable(name: "protoc-gen-courier", targets: ["protoc-gen-courier"]),
     .plugin(name: "CourierProtoGenerator", targets: ["CourierProtoGenerator"]),
     .library(name: "Kafka", targets: ["Kafka"]),
@@ -29,6 +30,9 @@ let package = Package(
     .package(url: "https://github.com/grpc/grpc-swift-protobuf", from: "2.4.1"),
     .package(url: "https://github.com/apple/swift-nio", from: "2.101.3"),
     .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+    // The REST gateway's HTTP/1.1 server.
+    .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+    .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
   ],
   targets: [
     // The build-tool plugin: runs the system protoc over proto/ with our three generators.
@@ -152,6 +156,58 @@ let package = Package(
         "CourierCodeGen",
         .product(name: "SwiftProtobuf", package: "swift-protobuf"),
         .product(name: "SwiftProtobufPluginLibrary", package: "swift-protobuf"),
+      ],
+      swiftSettings: swiftSettings
+    ),
+
+    // The REST gateway: the HTTP/1.1 server that mounts the generated REST routes.
+    .target(
+      name: "Gateway",
+      dependencies: [
+        "ContractRuntime",
+        .product(name: "GRPCCore", package: "grpc-swift-2"),
+        .product(name: "Hummingbird", package: "hummingbird"),
+        .product(name: "HTTPTypes", package: "swift-http-types"),
+        .product(name: "Logging", package: "swift-log"),
+        .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+      ],
+      swiftSettings: swiftSettings
+    ),
+    // Sample services for the gateway's tests: Hermes' TrackingService and DeliveryAdminService in memory.
+    .target(
+      name: "GatewaySample",
+      dependencies: [
+        "Gateway",
+        "Generated",
+        "ContractRuntime",
+        .product(name: "GRPCCore", package: "grpc-swift-2"),
+        .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+      ],
+      path: "Tests/GatewaySample/Service",
+      swiftSettings: swiftSettings
+    ),
+    // Serves the sample on loopback for the Python REST tests and the benchmark.
+    .executableTarget(
+      name: "courier-gateway-sample",
+      dependencies: [
+        "GatewaySample",
+        "Gateway",
+        .product(name: "Hummingbird", package: "hummingbird"),
+        .product(name: "Logging", package: "swift-log"),
+      ],
+      path: "Tests/GatewaySample/Server",
+      swiftSettings: swiftSettings
+    ),
+    .testTarget(
+      name: "GatewayTests",
+      dependencies: [
+        "Gateway",
+        "GatewaySample",
+        "Generated",
+        "ContractRuntime",
+        .product(name: "GRPCCore", package: "grpc-swift-2"),
+        .product(name: "SwiftProtobuf", package: "swift-protobuf"),
       ],
       swiftSettings: swiftSettings
     ),

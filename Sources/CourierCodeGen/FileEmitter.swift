@@ -29,6 +29,9 @@ struct FileEmitter {
       }
     }
 
+    let rest = RESTEmitter(file: file, namer: namer, visibility: visibility)
+    let hasREST = try !rest.services().isEmpty
+
     var out = SourceWriter()
     out.line("// DO NOT EDIT.")
     out.line("// swift-format-ignore-file")
@@ -37,6 +40,10 @@ struct FileEmitter {
     out.line("// Change the .proto file and rebuild instead.")
     out.line("")
     out.line("\(importVisibility) import ContractRuntime")
+    if hasREST {
+      out.line("internal import GRPCCore")
+      out.line("internal import SwiftProtobuf")
+    }
 
     for envelope in envelopes {
       out.line("")
@@ -49,6 +56,7 @@ struct FileEmitter {
       emitEventEnum(events.map(\.descriptor), into: &out)
     }
     try emitFileContract(events: events.map(\.descriptor), into: &out)
+    try rest.emit(into: &out)
     return out.text
   }
 
@@ -319,12 +327,19 @@ struct FileEmitter {
   }
 
   func literal(_ value: String) -> String {
+    Self.swiftLiteral(value)
+  }
+
+  /// A Swift string literal that holds `value` exactly.
+  static func swiftLiteral(_ value: String) -> String {
     var escaped = "\""
     for scalar in value.unicodeScalars {
       switch scalar {
       case "\"": escaped += "\\\""
       case "\\": escaped += "\\\\"
       case "\n": escaped += "\\n"
+      case "\r": escaped += "\\r"
+      case "\t": escaped += "\\t"
       default: escaped.unicodeScalars.append(scalar)
       }
     }

@@ -23,6 +23,17 @@ struct IndexEmitter {
     }
     out.line("  ]")
     out.line("")
+    out.line("  /// The OpenAPI 3.1 document of every service with REST routes, by the service's full name.")
+    out.line("  \(visibility) static let openAPIDocuments: [String: String] = [")
+    for file in files.sorted(by: { $0.name < $1.name }) {
+      let namer = SwiftProtobufNamer(currentFile: file, protoFileToModuleMappings: ProtoFileToModuleMappings())
+      let rest = RESTEmitter(file: file, namer: namer, visibility: visibility)
+      for (service, _) in (try? rest.services()) ?? [] {
+        out.line("    \(FileEmitter.swiftLiteral(service.fullName)): \(rest.typeName(of: service)).openAPIDocument,")
+      }
+    }
+    out.line("  ]")
+    out.line("")
     out.line("  /// Decodes every event of every file.")
     out.line("  \(visibility) static let events = ContractRuntime.EventRegistry(files.flatMap(\\.eventTypes))")
     out.line("}")
