@@ -23,6 +23,10 @@ let package = Package(
     .library(name: "Kafka", targets: ["Kafka"]),
     .executable(name: "kafka-interop", targets: ["kafka-interop"]),
     .library(name: "Postgres", targets: ["Postgres"]),
+    .library(name: "Transport", targets: ["Transport"]),
+    .library(name: "Health", targets: ["Health"]),
+    .executable(name: "interop-server", targets: ["InteropServer"]),
+    .executable(name: "interop-client", targets: ["InteropClient"]),
   ],
   dependencies: [
     .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
@@ -30,6 +34,10 @@ let package = Package(
     .package(url: "https://github.com/grpc/grpc-swift-protobuf", from: "2.4.1"),
     .package(url: "https://github.com/apple/swift-nio", from: "2.101.3"),
     .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+    .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
+    .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
+    // Only the transport's tests use it: our client against its server and the other way round.
+    .package(url: "https://github.com/grpc/grpc-swift-nio-transport", from: "2.9.2"),
     // The REST gateway's HTTP/1.1 server.
     .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
     .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
@@ -102,6 +110,60 @@ let package = Package(
     .executableTarget(
       name: "kafka-interop",
       dependencies: ["Kafka"],
+      swiftSettings: swiftSettings
+    ),
+
+    // gRPC over libnghttp2: GRPCCore transports with nghttp2 doing HTTP/2 and SwiftNIO the sockets.
+    // The shim is a module map and a header; only Transport's NGHTTP2Session touches C.
+    .systemLibrary(name: "CNGHTTP2", pkgConfig: "libnghttp2", providers: [.apt(["libnghttp2-dev"])]),
+    .target(
+      name: "Transport",
+      dependencies: [
+        "CNGHTTP2",
+        .product(name: "GRPCCore", package: "grpc-swift-2"),
+        .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "NIOPosix", package: "swift-nio"),
+        .product(name: "NIOSSL", package: "swift-nio-ssl"),
+        .product(name: "DequeModule", package: "swift-collections"),
+      ],
+      swiftSettings: swiftSettings
+    ),
+    // grpc.health.v1.Health (Check and Watch), served by every server.
+    .target(
+      name: "Health",
+      dependencies: ["Generated", .product(name: "GRPCCore", package: "grpc-swift-2")],
+      swiftSettings: swiftSettings
+    ),
+    // The standard interop TestService and test cases, with a server and a client executable.
+    .target(
+      name: "Interop",
+      dependencies: [
+        "Generated",
+        .product(name: "GRPCCore", package: "grpc-swift-2"),
+        .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+        .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+      ],
+      swiftSettings: swiftSettings
+    ),
+    .executableTarget(
+      name: "InteropServer",
+      dependencies: ["Interop", "Health", "Transport", .product(name: "GRPCCore", package: "grpc-swift-2")],
+      swiftSettings: swiftSettings
+    ),
+    .executableTarget(
+      name: "InteropClient",
+      dependencies: ["Interop", "Transport", .product(name: "GRPCCore", package: "grpc-swift-2")],
+      swiftSettings: swiftSettings
+    ),
+    .testTarget(
+      name: "TransportTests",
+      dependencies: [
+        "Transport", "Interop", "Health", "Generated",
+        .product(name: "GRPCCore", package: "grpc-swift-2"),
+        .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+        .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "NIOPosix", package: "swift-nio"),
+      ],
       swiftSettings: swiftSettings
     ),
 

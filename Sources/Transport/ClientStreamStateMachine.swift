@@ -1,0 +1,179 @@
+internal import GRPCCore
+internal import NIOCore
+
+/// The gRPC protocol of one client stream (PROTOCOL-HTTP2.md), without I/O: it builds the request
+/// header block, frames request messages, and turns response header blocks, DATA and resets into
+/// response parts, ending with exactly one status.
+struct ClientStreamStateMachine {
+  struct Configuration {
+    var maxMessageSize: Int
+    var authority: String
+    var scheme: String
+    var userAgent: String
+  }
+
+  private enum State {
+    /// Waiting for the response header block.
+    case awaitingHeaders
+    /// Response headers received; messages and then trailers follow.
+    case receivingMessages
+    /// A status was produced.
+    case closed
+  }
+
+  let configuration: Configuration
+  private var state: State = .awaitingHeaders
+  private var deframer: GRPCMessageDeframer
+
+  init(configuration: Configuration) {
+    self.configuration = configuration
+    self.deframer = GRPCMessageDeframer(maxMessageSize: configuration.maxMessageSize)
+  }
+
+  var isClosed: Bool {
+    if case .closed = self.state { return true }
+    return false
+  }
+
+  /// The request header block.
+  func requestHeaders(method: MethodDescriptor, metadata: Metadata) -> HTTP2Headers {
+    var headers: HTTP2Headers = [
+      (":method", "POST"),
+      (":scheme", self.configuration.scheme),
+      (":path", "/" + method.fullyQualifiedMethod),
+      (":authority", self.configuration.authority),
+      ("content-type", "application/grpc"),
+      ("te", "trailers"),
+      ("user-agent", self.configuration.userAgent),
+      ("grpc-accept-encoding", "identity"),
+    ]
+    metadata.appendHeaders(to: &headers)
+    return headers
+  }
+
+  /// A response header block: initial metadata, trailers, or Trailers-Only.
+  mutating func receiveHeaders(_ headers: HTTP2Headers, endStream: Bool) -> [RPCResponsePart<[UInt8]>] {
+    switch self.state {
+    case .awaitingHeaders:
+      var httpStatus: Int?
+      var contentType: String?
+      for (name, value) in headers {
+        switch name {
+        case ":status": httpStatus = Int(value)
+        case "content-type": contentType = value
+        default: ()
+        }
+      }
+      if httpStatus == nil || httpStatus! / 100 == 1 {
+        // An informational response: wait for the real one.
+        if !endStream { return [] }
+      }
+      guard httpStatus == 200 else {
+        self.state = .closed
+        return [.status(Status(httpStatus: httpStatus ?? 0), Metadata(http2Headers: headers))]
+      }
+      if endStream {
+        // Trailers-Only.
+        self.state = .closed
+        return [self.status(from: headers)]
+      }
+      guard let contentType, ServerStreamStateMachine.isGRPCContentType(contentType) else {
+        self.state = .closed
+        return [
+          .status(
+            Status(code: .unknown, message: "Unexpected content-type \(contentType ?? "none")"),
+            Metadata(http2Headers: headers)
+          )
+        ]
+      }
+      self.state = .receivingMessages
+      return [.metadata(Metadata(http2Headers: headers))]
+
+    case .receivingMessages:
+      // Trailers.
+      self.state = .closed
+      if self.deframer.bufferedBytes > 0 {
+        return [.status(Status(code: .internalError, message: "Stream ended inside a message"), [:])]
+      }
+      return [self.status(from: headers)]
+
+    case .closed:
+      return []
+    }
+  }
+
+  /// DATA payload: the messages it completes, or a status when the peer broke the protocol.
+  mutating func receiveData(_ bytes: ByteBuffer) -> [RPCResponsePart<[UInt8]>] {
+    guard case .receivingMessages = self.state else {
+      if case .awaitingHeaders = self.state {
+        self.state = .closed
+        return [.status(Status(code: .internalError, message: "DATA before response headers"), [:])]
+      }
+      return []
+    }
+    self.deframer.append(bytes)
+    var parts: [RPCResponsePart<[UInt8]>] = []
+    do {
+      while let message = try self.deframer.next() {
+        parts.append(.message(message.bytes))
+      }
+    } catch {
+      self.state = .closed
+      switch error {
+      case .messageTooLarge(let length, let limit):
+        parts.append(
+          .status(
+            Status(
+              code: .resourceExhausted,
+              message: "Response message of \(length) bytes is over the limit of \(limit) bytes"
+            ),
+            [:]
+          )
+        )
+      case .compressedWithoutEncoding, .invalidFlag:
+        parts.append(.status(Status(code: .internalError, message: "Unsupported compressed message"), [:]))
+      }
+    }
+    return parts
+  }
+
+  /// The server ended the stream with a DATA frame, i.e. without trailers.
+  mutating func receiveEndStream() -> [RPCResponsePart<[UInt8]>] {
+    guard !self.isClosed else { return [] }
+    self.state = .closed
+    return [.status(Status(code: .internalError, message: "Server ended the stream without trailers"), [:])]
+  }
+
+  /// The stream closed; a reset before a status maps to a status.
+  mutating func streamClosed(errorCode: UInt32) -> [RPCResponsePart<[UInt8]>] {
+    guard !self.isClosed else { return [] }
+    self.state = .closed
+    return [.status(Status(http2ErrorCode: errorCode), [:])]
+  }
+
+  /// The connection went away before a status arrived.
+  mutating func connectionClosed() -> [RPCResponsePart<[UInt8]>] {
+    guard !self.isClosed else { return [] }
+    self.state = .closed
+    return [.status(Status(code: .unavailable, message: "The connection closed"), [:])]
+  }
+
+  private func status(from headers: HTTP2Headers) -> RPCResponsePart<[UInt8]> {
+    var code: Status.Code?
+    var message = ""
+    for (name, value) in headers {
+      switch name {
+      case "grpc-status": code = Int(value).flatMap(Status.Code.init(rawValue:))
+      case "grpc-message": message = GRPCPercentEncoding.decode(value)
+      default: ()
+      }
+    }
+    guard let code else {
+      return .status(
+        Status(code: .unknown, message: "Response trailers have no valid grpc-status"),
+        Metadata(http2Headers: headers)
+      )
+    }
+    return .status(Status(code: code, message: message), Metadata(http2Headers: headers))
+  }
+}

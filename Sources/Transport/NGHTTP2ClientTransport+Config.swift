@@ -1,0 +1,82 @@
+public import GRPCCore
+public import NIOSSL
+
+extension NGHTTP2ClientTransport {
+  /// Client transport configuration. Start from ``defaults`` and change what you need.
+  public struct Config: Sendable {
+    public var rpc: RPC
+    public var http2: HTTP2
+    public var connection: Connection
+    public var backoff: Backoff
+    /// How long one connection attempt may take.
+    public var connectTimeout: Duration
+    /// Method configs (timeouts, retries, hedging) and retry throttling, used by GRPCCore.
+    public var serviceConfig: ServiceConfig
+    public var userAgent: String
+    /// TLS with ALPN `h2`; `nil` uses h2c with prior knowledge.
+    public var tls: TLS?
+
+    public static var defaults: Self {
+      Self(
+        rpc: .defaults,
+        http2: .defaults,
+        connection: .defaults,
+        backoff: .defaults,
+        connectTimeout: .seconds(20),
+        serviceConfig: ServiceConfig(),
+        userAgent: "grpc-swift-courier-nghttp2/1.0",
+        tls: nil
+      )
+    }
+
+    /// Per-RPC limits.
+    public struct RPC: Sendable {
+      /// The largest response message accepted; larger ones end the RPC with RESOURCE_EXHAUSTED.
+      public var maxResponsePayloadSize: Int
+
+      public static var defaults: Self { Self(maxResponsePayloadSize: 4 * 1024 * 1024) }
+    }
+
+    /// HTTP/2 settings.
+    public struct HTTP2: Sendable {
+      /// The flow control window of each stream and of the connection, and the most bytes the
+      /// transport buffers per stream in each direction.
+      public var targetWindowSize: Int
+      /// SETTINGS_MAX_HEADER_LIST_SIZE.
+      public var maxHeaderListSize: Int
+
+      public static var defaults: Self {
+        Self(targetWindowSize: 1024 * 1024, maxHeaderListSize: 16 * 1024)
+      }
+    }
+
+    /// Connection management.
+    public struct Connection: Sendable {
+      /// Keepalive pings; `nil`: none.
+      public var keepalive: NGHTTP2ServerTransport.Config.Keepalive?
+
+      public static var defaults: Self { Self(keepalive: nil) }
+    }
+
+    /// Exponential backoff between failed connection attempts.
+    public struct Backoff: Sendable {
+      public var initial: Duration
+      public var maximum: Duration
+      public var multiplier: Double
+
+      public static var defaults: Self { Self(initial: .seconds(1), maximum: .seconds(120), multiplier: 1.6) }
+    }
+
+    /// TLS: a swift-nio-ssl configuration; ALPN is set to `h2`.
+    public struct TLS: Sendable {
+      public var configuration: TLSConfiguration
+      /// The name to verify the server's certificate against; the target host if `nil`.
+      public var serverHostname: String?
+
+      public init(configuration: TLSConfiguration, serverHostname: String? = nil) {
+        self.configuration = configuration
+        self.serverHostname = serverHostname
+      }
+    }
+  }
+}

@@ -1,0 +1,273 @@
+public import GRPCCore
+public import NIOCore
+internal import NIOConcurrencyHelpers
+public import NIOPosix
+internal import NIOSSL
+
+/// A GRPCCore client transport: calls are multiplexed as HTTP/2 streams (libnghttp2) on one
+/// connection (SwiftNIO), h2c with prior knowledge or TLS with ALPN `h2`.
+///
+/// The connection is made on first use and remade after it closes. While a connection attempt
+/// fails, calls fail with UNAVAILABLE and further attempts back off exponentially.
+public final class NGHTTP2ClientTransport: ClientTransport, Sendable {
+  public typealias Bytes = [UInt8]
+
+  private enum ConnectionState {
+    case idle
+    case connecting(EventLoopFuture<Connection>)
+    case ready(Connection)
+    case backingOff(until: NIODeadline, error: any Error)
+    case shutDown
+  }
+
+  private struct Connection: Sendable {
+    var channel: any Channel
+    var handler: NIOLoopBound<ClientConnectionHandler>
+  }
+
+  private let target: Target
+  private let config: Config
+  private let group: any EventLoopGroup
+  private let state = NIOLockedValueBox<(ConnectionState, attempts: Int)>((.idle, 0))
+  private let shutdownPromise: EventLoopPromise<Void>
+  private let sslContext: NIOSSLContext?
+
+  public let retryThrottle: RetryThrottle?
+
+  public init(
+    target: Target,
+    config: Config = .defaults,
+    eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+  ) throws {
+    self.target = target
+    self.config = config
+    self.group = eventLoopGroup
+    self.shutdownPromise = eventLoopGroup.any().makePromise()
+    self.retryThrottle = config.serviceConfig.retryThrottling.map { RetryThrottle(policy: $0) }
+    self.sslContext = try config.tls.map { tls in
+      var configuration = tls.configuration
+      configuration.applicationProtocols = ["h2"]
+      return try NIOSSLContext(configuration: configuration)
+    }
+  }
+
+  /// Runs until ``beginGracefulShutdown()`` or until its task is cancelled: connects eagerly, then
+  /// reconnects on demand.
+  public func connect() async throws {
+    await withTaskCancellationHandler {
+      _ = try? await self.connection()
+      try? await self.shutdownPromise.futureResult.get()
+    } onCancel: {
+      self.beginGracefulShutdown()
+    }
+  }
+
+  public func beginGracefulShutdown() {
+    let (first, current): (Bool, Connection?) = self.state.withLockedValue { state in
+      if case .shutDown = state.0 { return (false, nil) }
+      defer { state.0 = .shutDown }
+      if case .ready(let connection) = state.0 { return (true, connection) }
+      return (true, nil)
+    }
+    guard first else { return }
+    if let current {
+      current.channel.eventLoop.execute { current.handler.value.beginGracefulShutdown() }
+    }
+    self.shutdownPromise.succeed()
+  }
+
+  public func config(forMethod descriptor: MethodDescriptor) -> MethodConfig? {
+    // Most specific first: the method, then its service, then the default ("" service).
+    let configs = self.config.serviceConfig.methodConfig
+    let service = descriptor.service.fullyQualifiedService
+    for candidate in [
+      MethodConfig.Name(service: service, method: descriptor.method),
+      MethodConfig.Name(service: service),
+      MethodConfig.Name(service: ""),
+    ] {
+      if let config = configs.first(where: { $0.names.contains(candidate) }) { return config }
+    }
+    return nil
+  }
+
+  public func withStream<T: Sendable>(
+    descriptor: MethodDescriptor,
+    options: CallOptions,
+    _ closure: (_ stream: RPCStream<Inbound, Outbound>, _ context: ClientContext) async throws -> T
+  ) async throws -> T {
+    let connection = try await self.connection()
+    let stream = try await connection.channel.eventLoop.submit {
+      let handler = connection.handler.value
+      let stream = handler.makeStream(descriptor: descriptor)
+      return (stream.inbound, stream.outbound, NIOLoopBound(stream, eventLoop: connection.channel.eventLoop))
+    }.get()
+    let (inbound, outbound, bound) = stream
+    let rpcStream = RPCStream(
+      descriptor: descriptor,
+      inbound: RPCAsyncSequence(
+        wrapping: StreamInboundSequence(inbound: inbound)
+      ),
+      outbound: RPCWriter.Closable(
+        wrapping: StreamOutboundWriter<RPCRequestPart<[UInt8]>, ClientOutboundPart>(
+          outbound: outbound,
+          size: ClientConnectionHandler.requestSize,
+          wrap: { .part($0) },
+          endPart: .end,
+          errorPart: { _ in .cancel }
+        )
+      )
+    )
+    let context = ClientContext(
+      descriptor: descriptor,
+      remotePeer: connection.channel.remoteAddress.map { "\($0)" } ?? "unknown",
+      localPeer: connection.channel.localAddress.map { "\($0)" } ?? "unknown"
+    )
+    defer {
+      // The call is over for its caller: reset the stream if it is still open.
+      connection.channel.eventLoop.execute {
+        connection.handler.value.cancel(bound.value)
+      }
+    }
+    return try await closure(rpcStream, context)
+  }
+
+  /// The live connection, made if needed.
+  private func connection() async throws -> Connection {
+    enum Next {
+      case use(Connection)
+      case wait(EventLoopFuture<Connection>)
+      case fail(any Error)
+      case connect(EventLoopPromise<Connection>)
+    }
+    let next: Next = self.state.withLockedValue { state in
+      switch state.0 {
+      case .ready(let connection):
+        if connection.channel.isActive { return .use(connection) }
+        fallthrough
+      case .idle:
+        let promise = self.group.any().makePromise(of: Connection.self)
+        state.0 = .connecting(promise.futureResult)
+        return .connect(promise)
+      case .connecting(let future):
+        return .wait(future)
+      case .backingOff(let until, let error):
+        if NIODeadline.now() < until {
+          return .fail(error)
+        }
+        let promise = self.group.any().makePromise(of: Connection.self)
+        state.0 = .connecting(promise.futureResult)
+        return .connect(promise)
+      case .shutDown:
+        return .fail(RPCError(code: .unavailable, message: "The client transport is shut down"))
+      }
+    }
+    switch next {
+    case .use(let connection):
+      return connection
+    case .fail(let error):
+      throw RPCError(code: .unavailable, message: "Cannot connect to \(self.target)", cause: error)
+    case .wait(let future):
+      do {
+        return try await future.get()
+      } catch {
+        throw RPCError(code: .unavailable, message: "Cannot connect to \(self.target)", cause: error)
+      }
+    case .connect(let promise):
+      do {
+        let connection = try await self.makeConnection()
+        self.state.withLockedValue { state in
+          if case .shutDown = state.0 {
+            connection.channel.close(promise: nil)
+          } else {
+            state = (.ready(connection), 0)
+          }
+        }
+        promise.succeed(connection)
+        return connection
+      } catch {
+        self.state.withLockedValue { state in
+          guard case .connecting = state.0 else { return }
+          let backoff = self.config.backoff
+          let attempt = state.attempts
+          var delay = Double(backoff.initial.components.seconds)
+            + Double(backoff.initial.components.attoseconds) / 1e18
+          for _ in 0..<attempt { delay *= backoff.multiplier }
+          let max = Double(backoff.maximum.components.seconds)
+          delay = min(delay, max)
+          state = (
+            .backingOff(until: .now() + .nanoseconds(Int64(delay * 1e9)), error: error),
+            attempt + 1
+          )
+        }
+        promise.fail(error)
+        throw RPCError(code: .unavailable, message: "Cannot connect to \(self.target)", cause: error)
+      }
+    }
+  }
+
+  private func makeConnection() async throws -> Connection {
+    let config = self.config
+    let authority = self.target.authority
+    let scheme = self.sslContext == nil ? "http" : "https"
+    let sslContext = self.sslContext
+    let serverHostname = self.config.tls?.serverHostname ?? self.target.host
+    let channel = try await ClientBootstrap(group: self.group)
+      .channelOption(.socketOption(.tcp_nodelay), value: 1)
+      .connectTimeout(TimeAmount(config.connectTimeout))
+      .channelInitializer { [weak self] channel in
+        channel.eventLoop.makeCompletedFuture {
+          if let sslContext {
+            let hostname = serverHostname.first?.isNumber == true ? nil : serverHostname
+            try channel.pipeline.syncOperations.addHandler(
+              NIOSSLClientHandler(context: sslContext, serverHostname: hostname)
+            )
+          }
+          let handler = ClientConnectionHandler(
+            configuration: config,
+            authority: authority,
+            scheme: scheme,
+            onClose: { [weak self] in self?.connectionClosed(channel) }
+          )
+          try channel.pipeline.syncOperations.addHandler(handler)
+        }
+      }
+      .connect(host: self.target.host, port: self.target.port)
+      .get()
+    let handler = try await channel.eventLoop.submit {
+      NIOLoopBound(
+        try channel.pipeline.syncOperations.handler(type: ClientConnectionHandler.self),
+        eventLoop: channel.eventLoop
+      )
+    }.get()
+    return Connection(channel: channel, handler: handler)
+  }
+
+  private func connectionClosed(_ channel: any Channel) {
+    self.state.withLockedValue { state in
+      if case .ready(let connection) = state.0, connection.channel === channel {
+        state.0 = .idle
+      }
+    }
+  }
+
+  static let responseSize: @Sendable (RPCResponsePart<[UInt8]>) -> Int = { part in
+    if case .message(let bytes) = part { return bytes.count }
+    return 0
+  }
+}
+
+extension NGHTTP2ClientTransport {
+  /// The server to call.
+  public struct Target: Sendable, Hashable, CustomStringConvertible {
+    public var host: String
+    public var port: Int
+
+    public init(host: String, port: Int) {
+      self.host = host
+      self.port = port
+    }
+
+    var authority: String { "\(self.host):\(self.port)" }
+    public var description: String { self.authority }
+  }
+}

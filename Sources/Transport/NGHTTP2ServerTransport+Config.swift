@@ -1,0 +1,76 @@
+internal import GRPCCore
+public import NIOSSL
+
+extension NGHTTP2ServerTransport {
+  /// Server transport configuration. Start from ``defaults`` and change what you need.
+  public struct Config: Sendable {
+    public var rpc: RPC
+    public var http2: HTTP2
+    public var connection: Connection
+    /// TLS with ALPN `h2`; `nil` serves h2c with prior knowledge.
+    public var tls: TLS?
+
+    public static var defaults: Self {
+      Self(rpc: .defaults, http2: .defaults, connection: .defaults, tls: nil)
+    }
+
+    /// Per-RPC limits.
+    public struct RPC: Sendable {
+      /// The largest request message accepted; larger ones end the RPC with RESOURCE_EXHAUSTED.
+      public var maxRequestPayloadSize: Int
+
+      public static var defaults: Self { Self(maxRequestPayloadSize: 4 * 1024 * 1024) }
+    }
+
+    /// HTTP/2 settings.
+    public struct HTTP2: Sendable {
+      /// SETTINGS_MAX_CONCURRENT_STREAMS: streams beyond it are refused.
+      public var maxConcurrentStreams: Int
+      /// The flow control window of each stream and of the connection, and the most bytes the
+      /// transport buffers per stream in each direction.
+      public var targetWindowSize: Int
+      /// SETTINGS_MAX_HEADER_LIST_SIZE: a larger header block resets the stream.
+      public var maxHeaderListSize: Int
+
+      public static var defaults: Self {
+        Self(maxConcurrentStreams: 256, targetWindowSize: 1024 * 1024, maxHeaderListSize: 16 * 1024)
+      }
+    }
+
+    /// Connection management.
+    public struct Connection: Sendable {
+      /// Close a connection that had no open stream for this long (GOAWAY first); `nil`: never.
+      public var maxIdleTime: Duration?
+      /// Keepalive pings; `nil`: none.
+      public var keepalive: Keepalive?
+      /// How long in-flight RPCs get to finish after a graceful shutdown starts; `nil`: no limit.
+      public var shutdownGracePeriod: Duration?
+
+      public static var defaults: Self {
+        Self(maxIdleTime: nil, keepalive: nil, shutdownGracePeriod: .seconds(10))
+      }
+    }
+
+    /// Keepalive: ping after `time` and close the connection if no ACK comes within `timeout`.
+    public struct Keepalive: Sendable {
+      public var time: Duration
+      public var timeout: Duration
+
+      public init(time: Duration, timeout: Duration) {
+        self.time = time
+        self.timeout = timeout
+      }
+
+      public static var defaults: Self { Self(time: .seconds(7200), timeout: .seconds(20)) }
+    }
+
+    /// TLS: a swift-nio-ssl configuration; ALPN is set to `h2`.
+    public struct TLS: Sendable {
+      public var configuration: TLSConfiguration
+
+      public init(configuration: TLSConfiguration) {
+        self.configuration = configuration
+      }
+    }
+  }
+}

@@ -1,0 +1,497 @@
+internal import GRPCCore
+internal import NIOCore
+
+/// A stream accepted by a server connection, ready for GRPCCore's stream handler.
+struct AcceptedStream: Sendable {
+  var stream: RPCStream<NGHTTP2ServerTransport.Inbound, NGHTTP2ServerTransport.Outbound>
+  var context: ServerContext
+}
+
+/// One server-side HTTP/2 connection: bytes in and out through nghttp2, gRPC streams out to the
+/// server transport's listener. Lives on its channel's event loop.
+final class ServerConnectionHandler: ChannelInboundHandler {
+  typealias InboundIn = ByteBuffer
+  typealias OutboundOut = ByteBuffer
+
+  typealias RequestPart = RPCRequestPart<[UInt8]>
+  typealias ResponsePart = RPCResponsePart<[UInt8]>
+
+  /// What the handler keeps for one accepted stream.
+  final class Stream {
+    let id: Int32
+    var machine: ServerStreamStateMachine
+    let inbound: StreamInbound<RequestPart>
+    let outbound: StreamOutbound<ResponsePart>
+    let cancellation: ServerContext.RPCCancellationHandle
+
+    init(
+      id: Int32,
+      machine: ServerStreamStateMachine,
+      inbound: StreamInbound<RequestPart>,
+      outbound: StreamOutbound<ResponsePart>,
+      cancellation: ServerContext.RPCCancellationHandle
+    ) {
+      self.id = id
+      self.machine = machine
+      self.inbound = inbound
+      self.outbound = outbound
+      self.cancellation = cancellation
+    }
+  }
+
+  private let configuration: NGHTTP2ServerTransport.Config
+  private let accept: @Sendable (AcceptedStream) -> Void
+  private let onClose: @Sendable () -> Void
+  private var session: NGHTTP2Session!
+  private var context: ChannelHandlerContext!
+  private var streams: [Int32: Stream] = [:]
+  private var accepted: [AcceptedStream] = []
+  private var remotePeer = ""
+  private var localPeer = ""
+  private var isShuttingDown = false
+  private var closed = false
+  private var idleTask: Scheduled<Void>?
+  private var keepaliveTask: RepeatedTask?
+  private var pingOutstanding = false
+
+  init(
+    configuration: NGHTTP2ServerTransport.Config,
+    accept: @escaping @Sendable (AcceptedStream) -> Void,
+    onClose: @escaping @Sendable () -> Void
+  ) {
+    self.configuration = configuration
+    self.accept = accept
+    self.onClose = onClose
+  }
+
+  // MARK: Channel events
+
+  func handlerAdded(context: ChannelHandlerContext) {
+    self.context = context
+    self.session = NGHTTP2Session(
+      role: .server,
+      settings: .init(
+        maxConcurrentStreams: UInt32(self.configuration.http2.maxConcurrentStreams),
+        initialWindowSize: UInt32(self.configuration.http2.targetWindowSize),
+        maxHeaderListSize: UInt32(self.configuration.http2.maxHeaderListSize)
+      ),
+      allocator: context.channel.allocator
+    )
+    self.remotePeer = context.channel.remoteAddress.map { "\($0)" } ?? "unknown"
+    self.localPeer = context.channel.localAddress.map { "\($0)" } ?? "unknown"
+    if context.channel.isActive {
+      self.start(context: context)
+    }
+  }
+
+  func channelActive(context: ChannelHandlerContext) {
+    self.start(context: context)
+    context.fireChannelActive()
+  }
+
+  private var started = false
+  private func start(context: ChannelHandlerContext) {
+    guard !self.started else { return }
+    self.started = true
+    self.flushSession()
+    self.armIdleTimer()
+    if let interval = self.configuration.connection.keepalive?.time {
+      let timeout = self.configuration.connection.keepalive?.timeout ?? .seconds(20)
+      let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
+      self.keepaliveTask = context.eventLoop.scheduleRepeatedTask(
+        initialDelay: TimeAmount(interval),
+        delay: TimeAmount(interval)
+      ) { _ in
+        bound.value.sendKeepalivePing(timeout: timeout)
+      }
+    }
+  }
+
+  func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+    let buffer = self.unwrapInboundIn(data)
+    do {
+      try self.session.receive(buffer)
+    } catch {
+      // Garbage instead of the preface, or a connection-level protocol violation: nghttp2 has
+      // queued a GOAWAY if it could; send what it has and close.
+      self.flushSession()
+      self.close()
+      return
+    }
+    self.processEvents()
+    self.deliverAccepted()
+    self.flushSession()
+  }
+
+  func channelInactive(context: ChannelHandlerContext) {
+    self.connectionClosed()
+    context.fireChannelInactive()
+  }
+
+  func errorCaught(context: ChannelHandlerContext, error: any Error) {
+    self.close()
+  }
+
+  // MARK: Inbound events
+
+  private func processEvents() {
+    for event in self.session.takeEvents() {
+      switch event {
+      case .headers(let streamID, let headers, let endStream):
+        self.receiveHeaders(streamID: streamID, headers: headers, endStream: endStream)
+      case .data(let streamID, let bytes):
+        self.receiveData(streamID: streamID, bytes: bytes)
+      case .endStream(let streamID):
+        self.receiveEndStream(streamID: streamID)
+      case .streamClosed(let streamID, let errorCode):
+        self.streamClosed(streamID: streamID, errorCode: errorCode)
+      case .goAway:
+        ()
+      case .pingAck:
+        self.pingOutstanding = false
+      }
+    }
+  }
+
+  private func receiveHeaders(streamID: Int32, headers: HTTP2Headers, endStream: Bool) {
+    if self.streams[streamID] != nil {
+      // Request trailers: gRPC defines none, treat them as the end of the request.
+      self.receiveEndStream(streamID: streamID)
+      return
+    }
+    if self.isShuttingDown {
+      self.session.submitReset(streamID: streamID, errorCode: HTTP2ErrorCode.refusedStream)
+      return
+    }
+    var machine = ServerStreamStateMachine(
+      configuration: .init(maxMessageSize: self.configuration.rpc.maxRequestPayloadSize)
+    )
+    switch machine.receiveRequestHeaders(headers) {
+    case .reject(let fields):
+      self.session.submitResponse(streamID: streamID, headers: fields.headerBlock, endStream: true)
+
+    case .accept(let method, let metadata):
+      let eventLoop = self.context.eventLoop
+      let loopBound = NIOLoopBound(self, eventLoop: eventLoop)
+      let inbound = StreamInbound<RequestPart>(
+        highWatermark: self.configuration.http2.targetWindowSize,
+        eventLoop: eventLoop,
+        messageSize: Self.requestSize,
+        release: { count in loopBound.value.release(streamID: streamID, count: count) }
+      )
+      let outbound = StreamOutbound<ResponsePart>(
+        highWatermark: self.configuration.http2.targetWindowSize,
+        eventLoop: eventLoop,
+        flush: { loopBound.value.drainOutbound(streamID: streamID) }
+      )
+      let stream = Stream(
+        id: streamID,
+        machine: machine,
+        inbound: inbound,
+        outbound: outbound,
+        cancellation: ServerContext.RPCCancellationHandle()
+      )
+      self.streams[streamID] = stream
+      _ = inbound.append(contentsOf: CollectionOfOne(.metadata(metadata)), messageBytes: 0, receivedBytes: 0)
+      if endStream { inbound.finish() }
+      self.cancelIdleTimer()
+
+      let rpcStream = RPCStream(
+        descriptor: method,
+        inbound: RPCAsyncSequence(
+          wrapping: StreamInboundSequence(inbound: inbound)
+        ),
+        outbound: RPCWriter.Closable(
+          wrapping: StreamOutboundWriter<ResponsePart, ResponsePart>(
+            outbound: outbound,
+            size: Self.responseSize,
+            wrap: { $0 },
+            endPart: nil,
+            errorPart: { error in
+              let status =
+                (error as? RPCError).map { Status(code: Status.Code($0.code), message: $0.message) }
+                ?? Status(code: .unknown, message: "\(error)")
+              return .status(status, [:])
+            }
+          )
+        )
+      )
+      let context = ServerContext(
+        descriptor: method,
+        remotePeer: self.remotePeer,
+        localPeer: self.localPeer,
+        cancellation: stream.cancellation
+      )
+      self.accepted.append(AcceptedStream(stream: rpcStream, context: context))
+    }
+  }
+
+  private func receiveData(streamID: Int32, bytes: ByteBuffer) {
+    guard let stream = self.streams[streamID] else {
+      self.session.consume(streamID: streamID, count: bytes.readableBytes)
+      return
+    }
+    let received = bytes.readableBytes
+    switch stream.machine.receiveData(bytes) {
+    case .messages(let messages):
+      var messageBytes = 0
+      for message in messages { messageBytes += message.count }
+      let releasable = stream.inbound.append(
+        contentsOf: messages.lazy.map { RequestPart.message($0) },
+        messageBytes: messageBytes,
+        receivedBytes: received
+      )
+      self.session.consume(streamID: streamID, count: releasable)
+    case .fail(let status):
+      self.session.consume(streamID: streamID, count: received)
+      self.failStream(stream, status: status)
+    }
+  }
+
+  private func receiveEndStream(streamID: Int32) {
+    guard let stream = self.streams[streamID] else { return }
+    if let status = stream.machine.receiveEndStream() {
+      self.failStream(stream, status: status)
+    } else {
+      stream.inbound.finish()
+    }
+  }
+
+  private func streamClosed(streamID: Int32, errorCode: UInt32) {
+    guard let stream = self.streams.removeValue(forKey: streamID) else { return }
+    if errorCode != HTTP2ErrorCode.noError || !stream.machine.isClosed {
+      // Reset by the client (or closed before we answered): the RPC is cancelled.
+      let error = RPCError(code: .cancelled, message: "The client cancelled the RPC")
+      stream.inbound.finish(throwing: error, discardBuffered: true)
+      stream.outbound.close(error: error)
+      stream.cancellation.cancel()
+    } else {
+      stream.inbound.finish()
+      stream.outbound.close(error: RPCError(code: .internalError, message: "The stream is closed"))
+    }
+    if self.streams.isEmpty {
+      self.armIdleTimer()
+      if self.isShuttingDown { self.finishShutdown() }
+    }
+  }
+
+  /// Ends a stream whose client broke the protocol: status to the client, error to the handler.
+  private func failStream(_ stream: Stream, status: Status) {
+    let error = RPCError(code: RPCError.Code(status.code) ?? .internalError, message: status.message)
+    stream.inbound.finish(throwing: error, discardBuffered: true)
+    stream.outbound.close(error: error)
+    self.sendStatus(stream, status: status, metadata: [:])
+  }
+
+  private func release(streamID: Int32, count: Int) {
+    self.session.consume(streamID: streamID, count: count)
+    self.flushSession()
+  }
+
+  // MARK: Outbound
+
+  private func drainOutbound(streamID: Int32) {
+    guard let stream = self.streams[streamID] else { return }
+    self.drain(stream)
+    self.flushSession()
+  }
+
+  /// Moves queued response parts into nghttp2, up to one window of bytes at a time.
+  private func drain(_ stream: Stream) {
+    let pending = self.session.outboundData(streamID: stream.id)?.buffer.readableBytes ?? 0
+    let room = self.configuration.http2.targetWindowSize - pending
+    guard room > 0 else {
+      self.backlogged.insert(stream.id)
+      return
+    }
+    let (parts, more) = stream.outbound.take(maxBytes: room, size: Self.responseSize)
+    if more { self.backlogged.insert(stream.id) } else { self.backlogged.remove(stream.id) }
+    for part in parts {
+      switch part {
+      case .metadata(let metadata):
+        if let headers = stream.machine.sendMetadata(metadata) {
+          self.session.submitResponse(streamID: stream.id, headers: headers, endStream: false)
+        }
+      case .message(let message):
+        guard let data = self.session.outboundData(streamID: stream.id) else { continue }
+        if stream.machine.sendMessage(message, into: &data.buffer) {
+          self.session.resume(streamID: stream.id)
+        }
+      case .status(let status, let metadata):
+        self.sendStatus(stream, status: status, metadata: metadata)
+      }
+    }
+  }
+
+  private var backlogged: Set<Int32> = []
+
+  private func sendStatus(_ stream: Stream, status: Status, metadata: Metadata) {
+    switch stream.machine.sendStatus(status, metadata: metadata) {
+    case .trailers(let trailers):
+      guard let data = self.session.outboundData(streamID: stream.id) else { return }
+      data.endStream = true
+      data.trailers = trailers
+      self.session.resume(streamID: stream.id)
+    case .trailersOnly(let headers):
+      self.session.submitResponse(streamID: stream.id, headers: headers, endStream: true)
+    case .none:
+      ()
+    }
+  }
+
+  /// Writes whatever nghttp2 has to send, refilling backlogged streams as it drains.
+  private func flushSession() {
+    guard !self.closed, let context = self.context else { return }
+    self.flushDepth += 1
+    defer {
+      self.flushDepth -= 1
+      if self.flushDepth == 0, self.closePending {
+        self.closePending = false
+        self.closeAfterLastWrite()
+      }
+    }
+    var buffer = context.channel.allocator.buffer(capacity: 0)
+    do {
+      try self.session.produceOutput(into: &buffer)
+      // Streams that closed as their last frame went out.
+      while self.session.hasEvents {
+        self.processEvents()
+        try self.session.produceOutput(into: &buffer)
+      }
+      var rounds = 0
+      while !self.backlogged.isEmpty, rounds < 16 {
+        rounds += 1
+        for id in self.backlogged {
+          if let stream = self.streams[id] { self.drain(stream) } else { self.backlogged.remove(id) }
+        }
+        let before = buffer.readableBytes
+        try self.session.produceOutput(into: &buffer)
+        if buffer.readableBytes == before { break }
+      }
+    } catch {
+      self.close()
+      return
+    }
+    if buffer.readableBytes > 0 {
+      self.lastWrite = context.writeAndFlush(self.wrapOutboundOut(buffer))
+    }
+    if !self.session.wantsRead && !self.session.wantsWrite {
+      self.close()
+    }
+  }
+
+  private func deliverAccepted() {
+    guard !self.accepted.isEmpty else { return }
+    for stream in self.accepted { self.accept(stream) }
+    self.accepted.removeAll(keepingCapacity: true)
+  }
+
+  // MARK: Connection management
+
+  /// GOAWAY, let in-flight streams finish, then close (forcibly after the grace period).
+  func beginGracefulShutdown(gracePeriod: Duration?) {
+    guard !self.isShuttingDown, !self.closed else { return }
+    self.isShuttingDown = true
+    self.session.submitShutdownNotice()
+    self.session.submitGoAway(errorCode: HTTP2ErrorCode.noError)
+    self.flushSession()
+    if self.streams.isEmpty {
+      self.finishShutdown()
+    } else if let gracePeriod {
+      self.context.eventLoop.assumeIsolated().scheduleTask(in: TimeAmount(gracePeriod)) { [weak self] in
+        self?.close()
+      }
+    }
+  }
+
+  private func finishShutdown() {
+    self.flushSession()
+    self.close()
+  }
+
+  private func sendKeepalivePing(timeout: Duration) {
+    guard !self.closed else { return }
+    if self.pingOutstanding { return }
+    self.pingOutstanding = true
+    self.session.submitPing()
+    self.flushSession()
+    self.context.eventLoop.assumeIsolated().scheduleTask(in: TimeAmount(timeout)) { [weak self] in
+      guard let self, self.pingOutstanding else { return }
+      self.session.submitGoAway(errorCode: HTTP2ErrorCode.noError)
+      self.flushSession()
+      self.close()
+    }
+  }
+
+  private func armIdleTimer() {
+    guard let idle = self.configuration.connection.maxIdleTime, self.idleTask == nil else { return }
+    self.idleTask = self.context.eventLoop.assumeIsolated().scheduleTask(in: TimeAmount(idle)) { [weak self] in
+      guard let self else { return }
+      self.idleTask = nil
+      if self.streams.isEmpty { self.beginGracefulShutdown(gracePeriod: nil) }
+    }
+  }
+
+  private func cancelIdleTimer() {
+    self.idleTask?.cancel()
+    self.idleTask = nil
+  }
+
+  /// The last write, which a close waits for, so that a final GOAWAY or trailers are not lost.
+  private var lastWrite: EventLoopFuture<Void>?
+
+  private var flushDepth = 0
+  private var closePending = false
+
+  /// Closes the connection once everything already produced is written. Inside a flush the close
+  /// waits for that flush's write.
+  private func close() {
+    guard !self.closed, self.context != nil else { return }
+    self.closed = true
+    if self.flushDepth > 0 {
+      self.closePending = true
+    } else {
+      self.closeAfterLastWrite()
+    }
+  }
+
+  private func closeAfterLastWrite() {
+    guard let context = self.context else { return }
+    if let lastWrite = self.lastWrite {
+      lastWrite.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
+    } else {
+      context.close(promise: nil)
+    }
+  }
+
+  private func connectionClosed() {
+    self.closed = true
+    self.keepaliveTask?.cancel()
+    self.cancelIdleTimer()
+    let error = RPCError(code: .unavailable, message: "The connection closed")
+    for stream in self.streams.values {
+      stream.inbound.finish(throwing: error, discardBuffered: true)
+      stream.outbound.close(error: error)
+      stream.cancellation.cancel()
+    }
+    self.streams.removeAll()
+    self.onClose()
+  }
+
+  static let requestSize: @Sendable (RequestPart) -> Int = { part in
+    if case .message(let bytes) = part { return bytes.count }
+    return 0
+  }
+
+  static let responseSize: @Sendable (ResponsePart) -> Int = { part in
+    if case .message(let bytes) = part { return bytes.count }
+    return 0
+  }
+}
+
+extension TimeAmount {
+  init(_ duration: Duration) {
+    let (seconds, attoseconds) = duration.components
+    self = .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
+  }
+}
