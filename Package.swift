@@ -27,6 +27,7 @@ let package = Package(
     .library(name: "Health", targets: ["Health"]),
     .executable(name: "interop-server", targets: ["InteropServer"]),
     .executable(name: "interop-client", targets: ["InteropClient"]),
+    .library(name: "EventSource", targets: ["EventSource"]),
   ],
   dependencies: [
     .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
@@ -185,6 +186,34 @@ let package = Package(
       swiftSettings: swiftSettings
     ),
 
+    // The event store, outbox relay and consumer runner (see Sources/EventSource/README.md).
+    .target(
+      name: "EventSource",
+      dependencies: [
+        "Postgres",
+        "Kafka",
+        "Generated",
+        "ContractRuntime",
+        .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+        .product(name: "Logging", package: "swift-log"),
+      ],
+      exclude: ["README.md"],
+      swiftSettings: swiftSettings
+    ),
+    .testTarget(
+      name: "EventSourceTests",
+      dependencies: [
+        "EventSource",
+        "Postgres",
+        "Kafka",
+        "Generated",
+        "ContractRuntime",
+        .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+        .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "NIOPosix", package: "swift-nio"),
+      ],
+      swiftSettings: swiftSettings
+    ),
     .testTarget(
       name: "PostgresTests",
       dependencies: ["Postgres"],

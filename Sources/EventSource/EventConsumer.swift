@@ -1,0 +1,307 @@
+public import ContractRuntime
+public import Kafka
+public import Logging
+public import Postgres
+import Foundation
+
+/// Runs one service's consumer group: reads its topics, decodes each record through the event
+/// registry, and calls the handler inside a transaction that also claims the event for the group.
+///
+/// For each record, in order per partition (partitions run side by side):
+/// 1. A record that is not a readable envelope of a registered event is dead-lettered with the
+///    reason (`dead_letters`), and the consumer moves on.
+/// 2. In one transaction: the event is claimed for the group in `deliveries` (skipped if the group
+///    already processed or dead-lettered it: a redelivery is a no-op), the handler's writes run,
+///    and the event's summary row is marked processed. Only after the whole poll batch is handled
+///    is the offset committed, so a crash anywhere means redelivery, never loss.
+/// 3. If the handler throws, the attempt is recorded (`attempts`, `last_error`), and it is tried
+///    again after the policy's backoff; after ``DeliveryPolicy/maxAttempts`` it is dead-lettered.
+///    Lost database connections are waited out without counting as attempts.
+public final class EventConsumer: Sendable {
+  public typealias Handler = @Sendable (ConsumedEvent, PostgresTransaction) async throws -> Void
+
+  public struct Configuration: Sendable {
+    /// The consumer group: the service's name. State in the store is kept per group.
+    public var group: String
+    public var policy: DeliveryPolicy
+    public var kafkaConsumer: KafkaConsumerConfiguration
+    /// Partitions of topics this consumer creates when they do not exist yet.
+    public var partitions: Int32
+    /// Wait between tries when the database or broker is unreachable.
+    public var infrastructureBackoff: Duration
+
+    public init(
+      group: String, policy: DeliveryPolicy = .defaults, kafkaConsumer: KafkaConsumerConfiguration = .defaults,
+      partitions: Int32 = 4, infrastructureBackoff: Duration = .milliseconds(200)
+    ) {
+      self.group = group
+      self.policy = policy
+      self.kafkaConsumer = kafkaConsumer
+      self.partitions = partitions
+      self.infrastructureBackoff = infrastructureBackoff
+    }
+  }
+
+  /// What became of one record.
+  public enum Outcome: Sendable, Hashable {
+    case processed, skipped, deadLettered
+  }
+
+  public let store: EventStore
+  public let configuration: Configuration
+  public let decoder: RecordDecoder
+  private let kafka: KafkaConfiguration
+  private let handler: Handler
+  private let logger: Logger
+
+  /// A consumer of every event in `registry`.
+  public init(
+    store: EventStore, kafka: KafkaConfiguration, registry: EventRegistry, configuration: Configuration,
+    logger: Logger = Logger(label: "courier.event-source.consumer"), handler: @escaping Handler
+  ) {
+    self.store = store
+    self.kafka = kafka
+    self.decoder = RecordDecoder(registry: registry)
+    self.configuration = configuration
+    self.handler = handler
+    self.logger = logger
+  }
+
+  /// A consumer whose handler receives a typed event set, such as `Courier_Events_V1_Events_Event`.
+  public convenience init<Events: CourierEventSet>(
+    store: EventStore, kafka: KafkaConfiguration, events: Events.Type, configuration: Configuration,
+    logger: Logger = Logger(label: "courier.event-source.consumer"),
+    handler: @escaping @Sendable (Events, ConsumedEvent, PostgresTransaction) async throws -> Void
+  ) {
+    self.init(store: store, kafka: kafka, registry: Events.registry, configuration: configuration, logger: logger) {
+      consumed, tx in
+      try await handler(try Events(consumed.event), consumed, tx)
+    }
+  }
+
+  /// The topics this consumer reads: one per event type of its registry.
+  public var topics: [String] { decoder.registry.bindings.map(\.topic) }
+
+  /// Runs until the task is cancelled. Broker and database outages are logged and waited out.
+  public func run() async throws {
+    let admin = KafkaAdmin(configuration: kafka)
+    await ensureTopics(admin)
+    await admin.close()
+    let consumer = KafkaConsumer(configuration: kafka, consumerConfiguration: configuration.kafkaConsumer, groupId: configuration.group)
+    do {
+      try consumer.subscribe(topics: topics)
+      while !Task.isCancelled {
+        let batch: [ConsumerRecord]
+        do {
+          batch = try await consumer.poll()
+        } catch is CancellationError {
+          break
+        } catch {
+          logger.warning("poll failed; retrying", metadata: ["error": "\(error)"])
+          try await Task.sleep(for: configuration.infrastructureBackoff)
+          continue
+        }
+        if batch.isEmpty { continue }
+        try await handle(batch)
+        do {
+          try await consumer.commit(records: batch)
+        } catch {
+          // Redelivered later and skipped as processed.
+          logger.warning("offset commit failed", metadata: ["error": "\(error)"])
+        }
+      }
+    } catch {
+      await consumer.close()
+      if error is CancellationError { return }
+      throw error
+    }
+    await consumer.close()
+  }
+
+  private func ensureTopics(_ admin: KafkaAdmin) async {
+    for topic in topics {
+      while !Task.isCancelled {
+        do {
+          try await admin.createTopic(topic, partitions: configuration.partitions, ifNotExists: true)
+          break
+        } catch {
+          logger.warning("cannot create topic; retrying", metadata: ["topic": "\(topic)", "error": "\(error)"])
+          try? await Task.sleep(for: configuration.infrastructureBackoff)
+        }
+      }
+    }
+  }
+
+  /// Handles a poll batch: each partition's records in order, partitions side by side.
+  public func handle(_ batch: [ConsumerRecord]) async throws {
+    var byPartition: [TopicPartition: [ConsumerRecord]] = [:]
+    for record in batch { byPartition[TopicPartition(record.topic, record.partition), default: []].append(record) }
+    if byPartition.count == 1 {
+      for record in batch { _ = try await handle(record) }
+      return
+    }
+    try await withThrowingTaskGroup(of: Void.self) { group in
+      for records in byPartition.values {
+        group.addTask { for record in records { _ = try await self.handle(record) } }
+      }
+      try await group.waitForAll()
+    }
+  }
+
+  /// Handles one record. Throws only `CancellationError`.
+  public func handle(_ record: ConsumerRecord) async throws -> Outcome {
+    let event: ConsumedEvent
+    do {
+      event = try decoder.decode(value: record.value)
+    } catch {
+      logger.error("malformed record dead-lettered", metadata: ["topic": "\(record.topic)", "offset": "\(record.offset)", "error": "\(error.reason)"])
+      try await untilStored { try await self.deadLetter(record, malformed: error) }
+      return .deadLettered
+    }
+    while true {
+      try Task.checkCancellation()
+      do {
+        return try await attempt(event)
+      } catch let error as PostgresError where error.isRetriable {
+        logger.debug("database unavailable; retrying", metadata: ["error": "\(error)"])
+        try await Task.sleep(for: configuration.infrastructureBackoff)
+        continue
+      } catch is CancellationError {
+        throw CancellationError()
+      } catch {
+        let reason = String(describing: error)
+        let attempts = try await untilStored { try await self.recordFailure(event, reason: reason) }
+        guard let attempts else { return .skipped }
+        switch configuration.policy.afterFailure(attempts: attempts) {
+        case .retry(let wait):
+          logger.info("handler failed; retrying", metadata: ["event": "\(event.id)", "attempts": "\(attempts)", "error": "\(reason)"])
+          try await Task.sleep(for: wait)
+        case .deadLetter:
+          logger.error("handler keeps failing; dead-lettered", metadata: ["event": "\(event.id)", "attempts": "\(attempts)", "error": "\(reason)"])
+          try await untilStored { try await self.deadLetter(event, record: record, reason: reason) }
+          return .deadLettered
+        }
+      }
+    }
+  }
+
+  /// Runs a store write until it gets through (the database may be restarting).
+  private func untilStored<T>(_ body: () async throws -> T) async throws -> T {
+    while true {
+      try Task.checkCancellation()
+      do {
+        return try await body()
+      } catch let error as PostgresError where error.isRetriable {
+        try await Task.sleep(for: configuration.infrastructureBackoff)
+      }
+    }
+  }
+
+  private func attempt(_ event: ConsumedEvent) async throws -> Outcome {
+    let schema = store.schema
+    let group = configuration.group
+    return try await store.pool.withTransaction { tx in
+      let claimed = try await tx.query(
+        """
+        INSERT INTO \(identifier: schema).deliveries AS d (consumer, event_id, status, attempts, processed_at)
+        VALUES (\(group), \(event.id), 'processed', 1, clock_timestamp())
+        ON CONFLICT (consumer, event_id) DO UPDATE
+          SET status = 'processed', attempts = d.attempts + 1, last_error = NULL,
+              processed_at = clock_timestamp(), updated_at = clock_timestamp()
+          WHERE d.status = 'failed'
+        RETURNING d.attempts
+        """)
+      guard let row = claimed.first else { return .skipped }
+      var event = event
+      event.attempt = try row.decode(Int32.self, at: 0).asInt
+      try await handler(event, tx)
+      try await tx.execute(
+        """
+        UPDATE \(identifier: schema).events
+        SET processed = true, processed_at = COALESCE(processed_at, clock_timestamp()), attempts = attempts + 1
+        WHERE id = \(event.id)
+        """)
+      return .processed
+    }
+  }
+
+  /// Records a failed attempt; returns the group's attempt count, or nil if the event was
+  /// processed or dead-lettered meanwhile.
+  private func recordFailure(_ event: ConsumedEvent, reason: String) async throws -> Int? {
+    let schema = store.schema
+    let group = configuration.group
+    return try await store.pool.withTransaction { tx in
+      let rows = try await tx.query(
+        """
+        INSERT INTO \(identifier: schema).deliveries AS d (consumer, event_id, status, attempts, last_error)
+        VALUES (\(group), \(event.id), 'failed', 1, \(reason))
+        ON CONFLICT (consumer, event_id) DO UPDATE
+          SET attempts = d.attempts + 1, last_error = EXCLUDED.last_error, updated_at = clock_timestamp()
+          WHERE d.status = 'failed'
+        RETURNING d.attempts
+        """)
+      guard let row = rows.first else { return nil }
+      try await tx.execute(
+        "UPDATE \(identifier: schema).events SET attempts = attempts + 1, last_error = \(reason) WHERE id = \(event.id)")
+      return try row.decode(Int32.self, at: 0).asInt
+    }
+  }
+
+  private func deadLetter(_ event: ConsumedEvent, record: ConsumerRecord, reason: String) async throws {
+    let schema = store.schema
+    let group = configuration.group
+    try await store.pool.withTransaction { tx in
+      let rows = try await tx.query(
+        """
+        UPDATE \(identifier: schema).deliveries SET status = 'dead', updated_at = clock_timestamp()
+        WHERE consumer = \(group) AND event_id = \(event.id) AND status = 'failed'
+        RETURNING event_id
+        """)
+      guard !rows.isEmpty else { return }
+      try await tx.execute(
+        """
+        INSERT INTO \(identifier: schema).dead_letters (consumer, topic, kafka_partition, kafka_offset, event_id, event_type, error)
+        VALUES (\(group), \(record.topic), \(record.partition), \(record.offset), \(event.id),
+                \(type(of: event.event).eventBinding.typeName), \(reason))
+        """)
+    }
+  }
+
+  private func deadLetter(_ record: ConsumerRecord, malformed: RecordDecoder.Malformed) async throws {
+    let schema = store.schema
+    let group = configuration.group
+    let raw = record.value.map { Data($0) }
+    try await store.pool.withTransaction { tx in
+      if let id = malformed.eventID {
+        let rows = try await tx.query(
+          """
+          INSERT INTO \(identifier: schema).deliveries AS d (consumer, event_id, status, attempts, last_error)
+          VALUES (\(group), \(id), 'dead', 1, \(malformed.reason))
+          ON CONFLICT (consumer, event_id) DO UPDATE
+            SET status = 'dead', attempts = d.attempts + 1, last_error = EXCLUDED.last_error, updated_at = clock_timestamp()
+            WHERE d.status = 'failed'
+          RETURNING event_id
+          """)
+        guard !rows.isEmpty else { return }
+        try await tx.execute(
+          """
+          INSERT INTO \(identifier: schema).dead_letters (consumer, topic, kafka_partition, kafka_offset, event_id, event_type, error, record)
+          VALUES (\(group), \(record.topic), \(record.partition), \(record.offset), \(id), \(malformed.eventType), \(malformed.reason), \(raw))
+          """)
+        try await tx.execute(
+          "UPDATE \(identifier: schema).events SET last_error = \(malformed.reason) WHERE id = \(id)")
+      } else {
+        try await tx.execute(
+          """
+          INSERT INTO \(identifier: schema).dead_letters (consumer, topic, kafka_partition, kafka_offset, event_type, error, record)
+          VALUES (\(group), \(record.topic), \(record.partition), \(record.offset), \(malformed.eventType), \(malformed.reason), \(raw))
+          ON CONFLICT (consumer, topic, kafka_partition, kafka_offset) WHERE event_id IS NULL DO NOTHING
+          """)
+      }
+    }
+  }
+}
+
+extension Int32 {
+  fileprivate var asInt: Int { Int(self) }
+}

@@ -1,0 +1,197 @@
+public import Kafka
+public import Logging
+internal import Postgres
+import Foundation
+import Synchronization
+
+/// Publishes unpublished events from the store to Kafka, in `seq` order, and marks them published.
+///
+/// It wakes on the store's NOTIFY (sent when an append commits) and on a periodic sweep, because
+/// notifications sent while its listener reconnects are lost. Several relays may run at once (one
+/// per replica): each batch is claimed inside a transaction that first takes a transaction-level
+/// advisory lock keyed by the store's schema, so only one relay publishes at a time. That is what
+/// keeps a key's events in order across relays (row locks with SKIP LOCKED alone would let a second
+/// relay publish a key's next event while the first still holds its predecessor) and it means no
+/// row is published by two relays at once. The others stand by and take over when it stops.
+///
+/// Delivery is at least once: if the relay dies after the broker acknowledged a batch and before
+/// its transaction committed, the batch is sent again; consumers skip what they processed.
+public final class EventRelay: Sendable {
+  public struct Configuration: Sendable {
+    /// Most events claimed and sent per transaction.
+    public var batchSize: Int
+    /// How often the relay looks for unpublished events without being woken.
+    public var sweepInterval: Duration
+    /// Partitions of each topic the relay creates.
+    public var partitions: Int32
+    /// Wait after a failed pass (database or broker unreachable) before the next one.
+    public var retryBackoff: Duration
+    /// Topics created before the first pass (usually every topic of the event registry). Topics of
+    /// stored events not listed here are created before their first event is sent.
+    public var topics: [String]
+
+    public init(
+      batchSize: Int = 1000, sweepInterval: Duration = .seconds(1), partitions: Int32 = 4,
+      retryBackoff: Duration = .milliseconds(200), topics: [String] = []
+    ) {
+      self.batchSize = max(1, batchSize)
+      self.sweepInterval = sweepInterval
+      self.partitions = partitions
+      self.retryBackoff = retryBackoff
+      self.topics = topics
+    }
+
+    public static var defaults: Self { Self() }
+  }
+
+  public let store: EventStore
+  public let configuration: Configuration
+  private let producer: KafkaProducer
+  private let admin: KafkaAdmin
+  private let createdTopics = Mutex<Set<String>>([])
+  private let logger: Logger
+
+  public init(
+    store: EventStore, kafka: KafkaConfiguration, configuration: Configuration = .defaults,
+    producerConfiguration: KafkaProducerConfiguration = .defaults,
+    logger: Logger = Logger(label: "courier.event-source.relay")
+  ) {
+    self.store = store
+    self.configuration = configuration
+    self.producer = KafkaProducer(configuration: kafka, producerConfiguration: producerConfiguration)
+    self.admin = KafkaAdmin(configuration: kafka)
+    self.logger = logger
+  }
+
+  /// Runs until the task is cancelled: publishes on every wake-up and sweep. Failures are logged
+  /// and retried after ``Configuration/retryBackoff``; they never end the loop.
+  public func run() async throws {
+    let (wakeups, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+    wake.yield()
+    await withTaskGroup(of: Void.self) { group in
+      group.addTask { [self] in await self.listen(wake: wake) }
+      group.addTask { [configuration] in
+        while !Task.isCancelled {
+          try? await Task.sleep(for: configuration.sweepInterval)
+          wake.yield()
+        }
+      }
+      for await _ in wakeups {
+        if Task.isCancelled { break }
+        do {
+          try await ensureTopics(configuration.topics)
+          _ = try await publishPending()
+        } catch is CancellationError {
+          break
+        } catch {
+          logger.warning("relay pass failed; retrying", metadata: ["error": "\(error)"])
+          try? await Task.sleep(for: configuration.retryBackoff)
+          wake.yield()
+        }
+      }
+      group.cancelAll()
+      wake.finish()
+    }
+  }
+
+  private func listen(wake: AsyncStream<Void>.Continuation) async {
+    while !Task.isCancelled {
+      do {
+        let notifications = try await store.pool.listen(to: store.channel)
+        wake.yield()  // anything appended before LISTEN was active
+        for await _ in notifications { wake.yield() }
+      } catch {
+        logger.debug("relay listener failed; the sweep covers it", metadata: ["error": "\(error)"])
+      }
+      try? await Task.sleep(for: configuration.retryBackoff)
+    }
+  }
+
+  /// Publishes batches until none is left (or another relay holds the publishing lock). Returns
+  /// the number of events this call marked published.
+  @discardableResult
+  public func publishPending() async throws -> Int {
+    var total = 0
+    while true {
+      let batch: (published: Int, full: Bool, failure: (any Error)?)
+      do {
+        batch = try await publishBatch()
+      } catch {
+        forgetTopics()
+        throw error
+      }
+      total += batch.published
+      if let failure = batch.failure {
+        // The acknowledged part is committed; the rest waits for the next pass, topics re-checked.
+        forgetTopics()
+        throw failure
+      }
+      if !batch.full { return total }
+    }
+  }
+
+  /// Releases the broker connections.
+  public func close() async {
+    await producer.close()
+    await admin.close()
+  }
+
+  private func publishBatch() async throws -> (published: Int, full: Bool, failure: (any Error)?) {
+    let schema = store.schema
+    let limit = configuration.batchSize
+    return try await store.pool.withTransaction(retry: .never) { tx in
+      guard try await tx.tryAdvisoryLock(store.relayLockKey) else { return (0, false, nil) }
+      let rows = try await tx.query(
+        """
+        SELECT seq, id, topic, key, type, producer, payload, headers::text, occurred_at
+        FROM \(identifier: schema).events WHERE published_at IS NULL ORDER BY seq LIMIT \(limit)
+        """)
+      if rows.isEmpty { return (0, false, nil) }
+      var events: [EventRecord] = []
+      events.reserveCapacity(rows.count)
+      for row in rows {
+        let (seq, id, topic, key, type, producer, payload, headers, occurredAt) = try row.decode(
+          (Int64, UUID, String, String, String, String, Data, String, Date).self)
+        events.append(
+          EventRecord(
+            seq: seq, id: id, topic: topic, key: key, type: type, producer: producer, payload: payload,
+            headers: try EventRecord.headers(fromJSON: headers, id: id), occurredAt: occurredAt))
+      }
+      try await ensureTopics(Array(Set(events.map(\.topic))))
+      let results = try await producer.send(try events.map { try $0.producerRecord() })
+      let succeeded = results.map { if case .success = $0 { true } else { false } }
+      let publishable = RelayPlan.publishable(keys: events.map(\.key), succeeded: succeeded)
+      if !publishable.isEmpty {
+        let seqs = "{" + publishable.map { String(events[$0].seq) }.joined(separator: ",") + "}"
+        try await tx.execute(
+          """
+          UPDATE \(identifier: schema).events SET published_at = clock_timestamp()
+          WHERE seq = ANY(\(seqs)::bigint[]) AND published_at IS NULL
+          """)
+      }
+      var failure: (any Error)?
+      for case .failure(let error) in results {
+        logger.warning(
+          "broker refused events; they stay unpublished",
+          metadata: ["unpublished": "\(events.count - publishable.count)", "error": "\(error)"])
+        failure = error
+        break
+      }
+      return (publishable.count, rows.count == limit, failure)
+    }
+  }
+
+  /// Creates the topics this relay has not created yet (never relying on auto-creation).
+  func ensureTopics(_ topics: [String]) async throws {
+    let missing = createdTopics.withLock { created in topics.filter { !created.contains($0) } }
+    for topic in missing {
+      try await admin.createTopic(topic, partitions: configuration.partitions, ifNotExists: true)
+      _ = createdTopics.withLock { $0.insert(topic) }
+    }
+  }
+
+  /// Forgets which topics exist, so the next pass creates them again (after the broker was replaced).
+  public func forgetTopics() {
+    createdTopics.withLock { $0.removeAll() }
+  }
+}

@@ -1,0 +1,198 @@
+import ContractRuntime
+import EventSource
+import Foundation
+import Generated
+import Kafka
+import Postgres
+import Synchronization
+import Testing
+
+/// The pipeline on a real Postgres and a real Tansu broker: append -> relay -> Kafka -> consumer.
+@Suite("Event source pipeline (Postgres + Tansu)", .serialized, .sharedCluster)
+struct PipelineTests {
+  @Test("events appended in the caller's transaction are published in order per key and processed once")
+  func appendRelayConsume() async throws {
+    try await TansuBroker.with { broker in
+      try await withStore { store in
+        let schema = store.schema
+        try await store.pool.execute(
+          "CREATE TABLE \(identifier: schema).order_log (n bigint GENERATED ALWAYS AS IDENTITY, key text, idx int)")
+        // A rolled-back transaction leaves no event behind.
+        struct Abandon: Error {}
+        await #expect(throws: Abandon.self) {
+          try await store.pool.withTransaction { tx in
+            try await store.append(moved(0, key: "rolled-back"), in: tx)
+            throw Abandon()
+          }
+        }
+        let relay = EventRelay(store: store, kafka: broker.configuration, configuration: relayConfiguration())
+        let consumer = EventConsumer(
+          store: store, kafka: broker.configuration, events: Courier_Events_V1_Events_Event.self,
+          configuration: consumerConfiguration(group: "pipeline")
+        ) { event, consumed, tx in
+          guard case .deliveryPayloadChangedLocation(let location) = event else { return }
+          #expect(consumed.attempt == 1)
+          try await tx.execute("INSERT INTO \(identifier: schema).side_effects (event_id) VALUES (\(consumed.id))")
+          try await tx.execute(
+            "INSERT INTO \(identifier: schema).order_log (key, idx) VALUES (\(location.deliveryPayloadID), \(Int32(location.delivererID)!))")
+        }
+        let total = 300
+        try await whileRunning([{ try await relay.run() }, { try await consumer.run() }]) {
+          for index in 0..<total {
+            try await store.pool.withTransaction { tx in
+              try await store.append(moved(index, key: "payload-\(index % 10)"), in: tx, headers: ["request-id": "r-\(index)"])
+            }
+          }
+          try await waitUntil("\(total) events processed") { try await store.processedCount(consumer: "pipeline") == total }
+        }
+        await relay.close()
+        let counts = try await store.counts()
+        #expect(counts == EventStoreCounts(appended: total, unpublished: 0, processed: total, deadLetters: 0))
+        let effects = try await sideEffects(store)
+        #expect(effects.total == total && effects.distinct == total)
+        let rows = try await store.pool.query("SELECT key, idx FROM \(identifier: schema).order_log ORDER BY n")
+        var last: [String: Int32] = [:]
+        var outOfOrder = 0
+        for row in rows {
+          let (key, idx) = try row.decode((String, Int32).self)
+          if let previous = last[key], previous >= idx { outOfOrder += 1 }
+          last[key] = idx
+        }
+        #expect(outOfOrder == 0)
+      }
+    }
+  }
+
+  @Test("two relays at once publish every event exactly once and keep each key in order")
+  func concurrentRelays() async throws {
+    try await TansuBroker.with { broker in
+      try await withStore { store in
+        let configuration = EventRelay.Configuration(
+          batchSize: 25, sweepInterval: .milliseconds(100), partitions: 4, retryBackoff: .milliseconds(20),
+          topics: CourierContracts.events.bindings.map(\.topic))
+        let first = EventRelay(store: store, kafka: broker.configuration, configuration: configuration)
+        let second = EventRelay(store: store, kafka: broker.configuration, configuration: configuration)
+        let total = 400
+        try await whileRunning([{ try await first.run() }, { try await second.run() }]) {
+          try await appendInLanes(store, total: total, lanes: 4)
+          try await waitUntil("every event published") { try await store.counts().unpublished == 0 }
+        }
+        await first.close()
+        await second.close()
+
+        // Read the whole topic back.
+        let (seen, outOfOrder) = try await readTopic(broker, total: total)
+        #expect(seen.count == total)
+        #expect(seen.values.filter { $0 > 1 }.count == 0)
+        #expect(outOfOrder == 0)
+      }
+    }
+  }
+
+  @Test("a failing handler is retried with backoff, dead-lettered after N attempts, and replayed")
+  func retriesDeadLetterAndReplay() async throws {
+    try await TansuBroker.with { broker in
+      try await withStore { store in
+        let schema = store.schema
+        let broken = Mutex(true)
+        let relay = EventRelay(store: store, kafka: broker.configuration, configuration: relayConfiguration())
+        let consumer = EventConsumer(
+          store: store, kafka: broker.configuration, registry: CourierContracts.events,
+          configuration: consumerConfiguration(group: "retries", maxAttempts: 3)
+        ) { consumed, tx in
+          let event = try consumed.event(as: Courier_Events_V1_DeliveryPayloadChangedLocation.self)
+          try await tx.execute("INSERT INTO \(identifier: schema).side_effects (event_id) VALUES (\(consumed.id))")
+          struct MailServerDown: Error, CustomStringConvertible { var description: String { "mail server down" } }
+          if event.delivererID == "poison" && broken.withLock({ $0 }) { throw MailServerDown() }
+        }
+        var poisonID: UUID?
+        try await whileRunning([{ try await relay.run() }, { try await consumer.run() }]) {
+          for index in 0..<20 { try await store.append(moved(index, key: "payload-\(index % 3)")) }
+          var poison = moved(0, key: "payload-poison")
+          poison.delivererID = "poison"
+          poisonID = try await store.append(poison)
+          try await waitUntil("20 processed and 1 dead letter") {
+            let processed = try await store.processedCount(consumer: "retries")
+            let dead = try await store.counts().deadLetters
+            return processed == 20 && dead == 1
+          }
+          let letters = try await store.deadLetters(consumer: "retries")
+          #expect(letters.count == 1)
+          #expect(letters.first?.eventID == poisonID)
+          #expect(letters.first?.error == "mail server down")
+          let state = try await store.pool.query(
+            "SELECT status, attempts, last_error FROM \(identifier: schema).deliveries WHERE event_id = \(poisonID!)")
+          let (status, attempts, lastError) = try state[0].decode((String, Int32, String?).self)
+          #expect(status == "dead" && attempts == 3 && lastError == "mail server down")
+
+          broken.withLock { $0 = false }
+          #expect(try await store.replay(.ids([poisonID!]), consumer: "retries") == 1)
+          try await waitUntil("the replayed event processed") { try await store.processedCount(consumer: "retries") == 21 }
+        }
+        await relay.close()
+        // The failed attempts rolled back their side effects: one row per event.
+        let effects = try await sideEffects(store)
+        #expect(effects.total == 21 && effects.distinct == 21)
+      }
+    }
+  }
+
+  @Test("operator selections that make no sense are refused")
+  func badSelections() async throws {
+    try await withStore { store in
+      await #expect(throws: EventSourceError.invalidSelection("no event id given")) { try await store.replay(.ids([])) }
+      await #expect(throws: EventSourceError.invalidSelection("the event type is empty")) { try await store.replay(.type("")) }
+      let now = Date()
+      await #expect(throws: EventSourceError.self) { try await store.replay(.occurred(from: now, to: now, type: nil)) }
+      var created = Courier_Events_V1_UserCreated()
+      created.userID = "u-1"
+      let id = try await store.append(created, occurredAt: now)
+      #expect(try await store.replay(.type("courier.events.v1.UserCreated")) == 1)
+      #expect(try await store.replay(.occurred(from: now.addingTimeInterval(-1), to: now.addingTimeInterval(1), type: nil)) == 1)
+      #expect(try await store.replay(.ids([id, UUID()])) == 1)
+      #expect(try await store.refill() == 0)  // nothing was published yet
+    }
+  }
+}
+
+/// Appends `total` location events from `lanes` concurrent tasks; keys are per lane, so each key's
+/// append order is its index order.
+func appendInLanes(_ store: EventStore, total: Int, lanes: Int) async throws {
+  try await withThrowingTaskGroup(of: Void.self) { group in
+    for lane in 0..<lanes {
+      group.addTask {
+        for index in stride(from: lane, to: total, by: lanes) {
+          try await store.append(moved(index, key: "payload-\(lane)-\(index % 2)"))
+        }
+      }
+    }
+    try await group.waitForAll()
+  }
+}
+
+/// Reads the location topic from the start until `total` distinct events and then an empty poll
+/// were seen: how often each event is on the topic, and how many times a key went backwards.
+func readTopic(_ broker: TansuBroker, total: Int) async throws -> (seen: [UUID: Int], outOfOrder: Int) {
+  let topic = Courier_Events_V1_DeliveryPayloadChangedLocation.eventBinding.topic
+  let reader = KafkaConsumer(configuration: broker.configuration, consumerConfiguration: .testing, groupId: nil)
+  try reader.assign(Dictionary(uniqueKeysWithValues: (0..<4).map { (TopicPartition(topic, Int32($0)), KafkaConsumer.StartOffset.earliest) }))
+  let decoder = RecordDecoder(registry: CourierContracts.events)
+  var seen: [UUID: Int] = [:]
+  var lastIndex: [String: Int] = [:]
+  var outOfOrder = 0
+  var polls = 0
+  while polls < 10_000 {
+    polls += 1
+    let records = try await reader.poll()
+    if records.isEmpty && seen.count >= total { break }
+    for record in records {
+      let consumed = try decoder.decode(value: record.value)
+      seen[consumed.id, default: 0] += 1
+      let index = Int(try consumed.event(as: Courier_Events_V1_DeliveryPayloadChangedLocation.self).delivererID)!
+      if let previous = lastIndex[consumed.key], previous >= index { outOfOrder += 1 }
+      lastIndex[consumed.key] = index
+    }
+  }
+  await reader.close()
+  return (seen, outOfOrder)
+}

@@ -1,0 +1,166 @@
+import ContractRuntime
+import EventSource
+import Foundation
+import Generated
+import Kafka
+import Postgres
+import Testing
+
+#if canImport(Glibc)
+  import Glibc
+#endif
+
+/// A pool on `url` and a store in a schema of its own, migrated; closed after `body`.
+func withStore<T>(
+  url: String? = nil, connections: Int = 8, _ body: (EventStore) async throws -> T
+) async throws -> T {
+  let url = try url ?? TestDatabase.requireURL()
+  let pool = PostgresPool(
+    configuration: PostgresConfiguration(
+      connectionString: url, applicationName: "event-source-tests",
+      pool: .init(maxConnections: connections, waitTimeout: .seconds(30))))
+  let schema = "es_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(12).lowercased()
+  let store = EventStore(pool: pool, schema: schema, producer: "tests")
+  do {
+    try await store.migrate()
+    try await pool.execute(
+      "CREATE TABLE \(identifier: schema).side_effects (event_id uuid NOT NULL, at timestamptz NOT NULL DEFAULT clock_timestamp())")
+    let result = try await body(store)
+    await pool.close()
+    return result
+  } catch {
+    await pool.close()
+    throw error
+  }
+}
+
+/// Probes `condition` until it holds. The bound only turns a hang into a failure that says what was
+/// awaited; no assertion depends on timing.
+func waitUntil(
+  _ what: String, bound: Duration = .seconds(180), sourceLocation: SourceLocation = #_sourceLocation,
+  _ condition: () async throws -> Bool
+) async throws {
+  let clock = ContinuousClock()
+  let deadline = clock.now + bound
+  var lastError: (any Error)?
+  while clock.now < deadline {
+    do {
+      if try await condition() { return }
+      lastError = nil
+    } catch {
+      lastError = error  // the database may be restarting
+    }
+    try await Task.sleep(for: .milliseconds(25))
+  }
+  Issue.record("gave up waiting for \(what)\(lastError.map { " (last error: \($0))" } ?? "")", sourceLocation: sourceLocation)
+  throw CancellationError()
+}
+
+/// A location event for aggregate `key`, carrying `index` so that order can be checked.
+func moved(_ index: Int, key: String) -> Courier_Events_V1_DeliveryPayloadChangedLocation {
+  var event = Courier_Events_V1_DeliveryPayloadChangedLocation()
+  event.deliveryPayloadID = key
+  event.userID = "user-" + key
+  event.delivererID = String(index)
+  return event
+}
+
+/// Side-effect rows written by handlers: total and distinct event ids.
+func sideEffects(_ store: EventStore) async throws -> (total: Int, distinct: Int) {
+  let row = try await store.pool.query(
+    "SELECT count(*), count(DISTINCT event_id) FROM \(identifier: store.schema).side_effects")[0]
+  let (total, distinct) = try row.decode((Int, Int).self)
+  return (total, distinct)
+}
+
+/// The standard handler of these tests: one side-effect row per handled event, in the transaction.
+func recordingHandler(_ store: EventStore) -> EventConsumer.Handler {
+  let schema = store.schema
+  return { consumed, tx in
+    try await tx.execute("INSERT INTO \(identifier: schema).side_effects (event_id) VALUES (\(consumed.id))")
+  }
+}
+
+func consumerConfiguration(group: String, maxAttempts: Int = 5) -> EventConsumer.Configuration {
+  var kafka = KafkaConsumerConfiguration.testing
+  kafka.fetchMaxWait = .milliseconds(50)
+  return .init(
+    group: group, policy: DeliveryPolicy(maxAttempts: maxAttempts, initialBackoff: .milliseconds(5), maxBackoff: .milliseconds(50)),
+    kafkaConsumer: kafka, partitions: 4, infrastructureBackoff: .milliseconds(50))
+}
+
+func relayConfiguration() -> EventRelay.Configuration {
+  .init(batchSize: 200, sweepInterval: .milliseconds(200), partitions: 4, retryBackoff: .milliseconds(50),
+        topics: CourierContracts.events.bindings.map(\.topic))
+}
+
+/// Runs `body` with tasks running the given loops; cancels and awaits them afterwards.
+func whileRunning<T>(
+  _ loops: [@Sendable () async throws -> Void], _ body: () async throws -> T
+) async throws -> T {
+  let tasks = loops.map { loop in Task { try await loop() } }
+  defer { for task in tasks { task.cancel() } }
+  let result: T
+  do {
+    result = try await body()
+  } catch {
+    for task in tasks { task.cancel(); _ = try? await task.value }
+    throw error
+  }
+  for task in tasks { task.cancel(); _ = try? await task.value }
+  return result
+}
+
+/// A child process started with posix_spawn, stopped by its PID only.
+final class ChildProcess: @unchecked Sendable {
+  let pid: pid_t
+  let logPath: String
+  private var reaped = false
+
+  private init(pid: pid_t, logPath: String) {
+    self.pid = pid
+    self.logPath = logPath
+  }
+
+  static func start(_ executable: String, _ arguments: [String]) throws -> ChildProcess {
+    let logPath = NSTemporaryDirectory() + "/courier-child-\(UUID().uuidString.prefix(8)).log"
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+    posix_spawn_file_actions_addopen(&actions, 1, logPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+    posix_spawn_file_actions_adddup2(&actions, 1, 2)
+    let argv = ([executable] + arguments).map { strdup($0) }
+    defer { argv.forEach { free($0) } }
+    var pid: pid_t = 0
+    let spawned = posix_spawn(&pid, executable, &actions, nil, argv + [nil], environ)
+    guard spawned == 0 else { throw TestCluster.StartError(description: "cannot start \(executable): errno \(spawned)") }
+    return ChildProcess(pid: pid, logPath: logPath)
+  }
+
+  /// SIGKILL, then reap it.
+  func kill9() {
+    guard !reaped else { return }
+    kill(pid, SIGKILL)
+    var status: Int32 = 0
+    while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+    reaped = true
+  }
+
+  var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
+
+  deinit {
+    kill9()
+    try? FileManager.default.removeItem(atPath: logPath)
+  }
+
+  /// An executable built next to the test bundle (`.build/<triple>/debug/<name>`).
+  static func builtProduct(_ name: String) throws -> String {
+    let bundle = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
+    var candidates = [bundle.appendingPathComponent(name).path]
+    candidates.append(bundle.deletingLastPathComponent().appendingPathComponent(name).path)
+    candidates.append(bundle.deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent(name).path)
+    if let found = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0) }) { return found }
+    throw TestCluster.StartError(description: "\(name) is not built (looked at \(candidates.joined(separator: ", "))): run swift build --build-tests")
+  }
+}

@@ -1,0 +1,165 @@
+// Same throwaway cluster as Tests/PostgresTests/Support (test targets cannot share sources).
+import Foundation
+import Testing
+
+#if canImport(Glibc)
+  import Glibc
+#endif
+
+/// A throwaway Postgres 15 cluster: `initdb` in a temporary folder owned by `postgres`, started
+/// on a free loopback port, stopped by `pg_ctl stop` on exactly this data directory, then deleted.
+final class TestCluster: Sendable {
+  static let binaries = "/usr/lib/postgresql/15/bin"
+
+  let directory: String
+  let port: Int
+  var dataDirectory: String { directory + "/data" }
+  var logFile: String { directory + "/server.log" }
+  var url: String { "postgresql://postgres@127.0.0.1:\(port)/postgres" }
+
+  struct StartError: Error, CustomStringConvertible {
+    var description: String
+  }
+
+  private init(directory: String, port: Int) {
+    self.directory = directory
+    self.port = port
+  }
+
+  static func start() throws -> TestCluster {
+    var template = Array((NSTemporaryDirectory() + "/courier-pg-XXXXXX").utf8CString)
+    guard let created = mkdtemp(&template) else {
+      throw StartError(description: "cannot create a temporary folder for the test Postgres cluster")
+    }
+    let directory = String(cString: created)
+    let cluster = TestCluster(directory: directory, port: try freePort())
+    do {
+      if getuid() == 0 {
+        let (status, output) = try run("/bin/chown", ["postgres:postgres", directory])
+        guard status == 0 else { throw StartError(description: "chown of \(directory) failed: \(output)") }
+      }
+      let (initStatus, initOutput) = try cluster.asPostgres(
+        "initdb", ["-D", cluster.dataDirectory, "-A", "trust", "-U", "postgres", "-E", "UTF8", "--no-sync"])
+      guard initStatus == 0 else {
+        throw StartError(description: "initdb of the test Postgres cluster in \(directory) failed: \(initOutput)")
+      }
+      try cluster.startServer()
+      return cluster
+    } catch {
+      cluster.stop()
+      throw error
+    }
+  }
+
+  /// `pg_ctl start -w` waits until the server accepts connections; `pg_isready` confirms it.
+  private func startServer() throws {
+    let options =
+      "-p \(port) -c listen_addresses=127.0.0.1 -k \(directory) -c fsync=off -c synchronous_commit=off "
+      + "-c full_page_writes=off -c max_connections=100"
+    let (status, output) = try asPostgres(
+      "pg_ctl", ["start", "-w", "-t", "60", "-D", dataDirectory, "-l", logFile, "-o", options])
+    let (ready, readyOutput) = try asPostgres("pg_isready", ["-h", "127.0.0.1", "-p", String(port), "-t", "10"])
+    guard status == 0, ready == 0 else {
+      let log = (try? String(contentsOfFile: logFile, encoding: .utf8)) ?? "(no server log)"
+      throw StartError(
+        description: "the test Postgres server (postgres 15, data \(dataDirectory), 127.0.0.1:\(port)) did not start: "
+          + "pg_ctl: \(output) pg_isready: \(readyOutput) log: \(log.suffix(2000))")
+    }
+  }
+
+  /// Fast restart on the same port: every backend is terminated, connections break.
+  func restart() throws {
+    let (stopStatus, stopOutput) = try asPostgres("pg_ctl", ["stop", "-w", "-m", "fast", "-D", dataDirectory])
+    guard stopStatus == 0 else { throw StartError(description: "pg_ctl stop failed: \(stopOutput)") }
+    try startServer()
+  }
+
+  /// Stops the server started from this data directory (by its postmaster PID) and deletes the folder.
+  func stop() {
+    if FileManager.default.fileExists(atPath: dataDirectory + "/postmaster.pid") {
+      _ = try? asPostgres("pg_ctl", ["stop", "-w", "-m", "fast", "-D", dataDirectory])
+    }
+    try? FileManager.default.removeItem(atPath: directory)
+  }
+
+  private func asPostgres(_ tool: String, _ arguments: [String]) throws -> (Int32, String) {
+    let path = Self.binaries + "/" + tool
+    if getuid() == 0 {
+      return try Self.run("/usr/sbin/runuser", ["-u", "postgres", "--", path] + arguments)
+    }
+    return try Self.run(path, arguments)
+  }
+
+  /// Runs a program to completion (posix_spawn + waitpid; its output goes to a temporary file).
+  static func run(_ executable: String, _ arguments: [String]) throws -> (Int32, String) {
+    let outputPath = NSTemporaryDirectory() + "/courier-pg-run-\(UUID().uuidString).log"
+    defer { try? FileManager.default.removeItem(atPath: outputPath) }
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+    posix_spawn_file_actions_addopen(&actions, 1, outputPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+    posix_spawn_file_actions_adddup2(&actions, 1, 2)
+    let argv = ([executable] + arguments).map { strdup($0) }
+    defer { argv.forEach { free($0) } }
+    var pid: pid_t = 0
+    let spawned = posix_spawn(&pid, executable, &actions, nil, argv + [nil], environ)
+    guard spawned == 0 else {
+      throw StartError(description: "cannot start \(executable): errno \(spawned)")
+    }
+    var status: Int32 = 0
+    while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+    let output = (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? ""
+    let exited = status & 0x7f == 0
+    return (exited ? (status >> 8) & 0xff : 128 + (status & 0x7f), output)
+  }
+
+  /// A port that was free a moment ago on 127.0.0.1 (bind to port 0, read it back, close).
+  static func freePort() throws -> Int {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard fd >= 0 else { throw StartError(description: "socket() failed") }
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_port = 0
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let bound = withUnsafeMutablePointer(to: &address) {
+      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
+        bind(fd, pointer, length) == 0 && getsockname(fd, pointer, &length) == 0
+      }
+    }
+    guard bound else { throw StartError(description: "cannot bind a free port on 127.0.0.1") }
+    return Int(UInt16(bigEndian: address.sin_port))
+  }
+}
+
+/// The server address the integration tests use, set by ``SharedClusterTrait``.
+enum TestDatabase {
+  @TaskLocal static var url: String?
+
+  static func requireURL() throws -> String {
+    try #require(url, "integration tests must run inside a suite with the .sharedCluster trait")
+  }
+}
+
+/// Starts one cluster for the whole suite (unless COURIER_PG_URL names a server) and stops it at the end.
+struct SharedClusterTrait: SuiteTrait, TestScoping {
+  var isRecursive: Bool { false }
+
+  func provideScope(
+    for test: Test, testCase: Test.Case?, performing function: @Sendable () async throws -> Void
+  ) async throws {
+    if let url = ProcessInfo.processInfo.environment["COURIER_PG_URL"], !url.isEmpty {
+      try await TestDatabase.$url.withValue(url) { try await function() }
+      return
+    }
+    let cluster = try TestCluster.start()
+    defer { cluster.stop() }
+    try await TestDatabase.$url.withValue(cluster.url) { try await function() }
+  }
+}
+
+extension Trait where Self == SharedClusterTrait {
+  static var sharedCluster: Self { SharedClusterTrait() }
+}
