@@ -28,6 +28,7 @@ let package = Package(
     .executable(name: "interop-server", targets: ["InteropServer"]),
     .executable(name: "interop-client", targets: ["InteropClient"]),
     .library(name: "EventSource", targets: ["EventSource"]),
+    .executable(name: "courier-events", targets: ["courier-events"]),
   ],
   dependencies: [
     .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
@@ -42,6 +43,7 @@ let package = Package(
     // The REST gateway's HTTP/1.1 server.
     .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
     .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
+    .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
   ],
   targets: [
     // The build-tool plugin: runs the system protoc over proto/ with our three generators.
@@ -198,6 +200,25 @@ let package = Package(
         .product(name: "Logging", package: "swift-log"),
       ],
       exclude: ["README.md"],
+      swiftSettings: swiftSettings
+    ),
+    // Operator commands of the event source: migrate, relay, replay, refill, dead letters.
+    .executableTarget(
+      name: "courier-events",
+      dependencies: [
+        "EventSource",
+        "Postgres",
+        "Kafka",
+        "Generated",
+        "ContractRuntime",
+        .product(name: "ArgumentParser", package: "swift-argument-parser"),
+      ],
+      swiftSettings: swiftSettings
+    ),
+    // A consumer process for the event source's fault tests, and the pipeline benchmark.
+    .executableTarget(
+      name: "event-source-harness",
+      dependencies: ["EventSource", "Postgres", "Kafka", "Generated", "ContractRuntime"],
       swiftSettings: swiftSettings
     ),
     .testTarget(
