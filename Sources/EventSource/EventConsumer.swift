@@ -162,7 +162,9 @@ public final class EventConsumer: Sendable {
       try Task.checkCancellation()
       do {
         return try await attempt(event)
-      } catch let error as PostgresError where error.isRetriable {
+      } catch let error as PostgresError where error.isRetriable || error.code == .commitOutcomeUnknown {
+        // Not the handler's fault. After an unknown commit outcome the next attempt's claim finds
+        // out: a committed attempt makes it a skip.
         logger.debug("database unavailable; retrying", metadata: ["error": "\(error)"])
         try await Task.sleep(for: configuration.infrastructureBackoff)
         continue
@@ -191,7 +193,7 @@ public final class EventConsumer: Sendable {
       try Task.checkCancellation()
       do {
         return try await body()
-      } catch let error as PostgresError where error.isRetriable {
+      } catch let error as PostgresError where error.isRetriable || error.code == .commitOutcomeUnknown {
         try await Task.sleep(for: configuration.infrastructureBackoff)
       }
     }
