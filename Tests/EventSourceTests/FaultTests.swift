@@ -56,7 +56,7 @@ struct FaultTests {
         let total = 400
         let arguments = [
           "consume", "--database", url, "--bootstrap", broker.bootstrap, "--schema", store.schema,
-          "--group", "killed", "--delay-ms", "5",
+          "--group", "killed", "--delay-ms", "20",
         ]
         try await whileRunning([{ try await relay.run() }]) {
           for index in 0..<total { try await store.append(moved(index, key: "payload-\(index % 5)")) }
