@@ -13,7 +13,9 @@ import Foundation
 /// 2. In one transaction: the event is claimed for the group in `deliveries` (skipped if the group
 ///    already processed or dead-lettered it: a redelivery is a no-op), the handler's writes run,
 ///    and the event's summary row is marked processed. Only after the whole poll batch is handled
-///    is the offset committed, so a crash anywhere means redelivery, never loss.
+///    is the offset committed, so a crash anywhere means redelivery, never loss. A partition's
+///    readable records of one poll share that transaction; if any of them fails, it rolls back
+///    and they are handled one transaction each, so one bad event never holds back the others.
 /// 3. If the handler throws, the attempt is recorded (`attempts`, `last_error`), and it is tried
 ///    again after the policy's backoff; after ``DeliveryPolicy/maxAttempts`` it is dead-lettered.
 ///    Lost database connections are waited out without counting as attempts.
@@ -137,14 +139,69 @@ public final class EventConsumer: Sendable {
     var byPartition: [TopicPartition: [ConsumerRecord]] = [:]
     for record in batch { byPartition[TopicPartition(record.topic, record.partition), default: []].append(record) }
     if byPartition.count == 1 {
-      for record in batch { _ = try await handle(record) }
+      try await handle(partition: batch)
       return
     }
     try await withThrowingTaskGroup(of: Void.self) { group in
       for records in byPartition.values {
-        group.addTask { for record in records { _ = try await self.handle(record) } }
+        group.addTask { try await self.handle(partition: records) }
       }
       try await group.waitForAll()
+    }
+  }
+
+  /// One partition's records, in order. Readable records first go through one transaction
+  /// together (claim all, run each handler, mark all processed); if anything in it fails, it rolls
+  /// back and each record takes the one-at-a-time path, which counts attempts and dead-letters.
+  private func handle(partition records: [ConsumerRecord]) async throws {
+    if records.count > 1, let events = try? records.map({ try decoder.decode(value: $0.value) }) {
+      do {
+        try await attempt(together: events)
+        return
+      } catch is CancellationError {
+        throw CancellationError()
+      } catch {
+        logger.debug("batch transaction failed; handling its records one by one", metadata: ["error": "\(error)"])
+      }
+    }
+    for record in records { _ = try await handle(record) }
+  }
+
+  private func attempt(together events: [ConsumedEvent]) async throws {
+    let schema = store.schema
+    let group = configuration.group
+    var seen: Set<UUID> = []
+    let unique = events.filter { seen.insert($0.id).inserted }  // a refill may deliver an event twice
+    let ids = "{" + unique.map { $0.id.uuidString.lowercased() }.joined(separator: ",") + "}"
+    try await store.pool.withTransaction(retry: .never) { tx in
+      let claimed = try await tx.query(
+        """
+        INSERT INTO \(identifier: schema).deliveries AS d (consumer, event_id, status, attempts, processed_at)
+        SELECT \(group), id, 'processed', 1, clock_timestamp() FROM unnest(\(ids)::uuid[]) AS id
+        ON CONFLICT (consumer, event_id) DO UPDATE
+          SET status = 'processed', attempts = d.attempts + 1, last_error = NULL,
+              processed_at = clock_timestamp(), updated_at = clock_timestamp()
+          WHERE d.status = 'failed'
+        RETURNING d.event_id, d.attempts
+        """)
+      if claimed.isEmpty { return }
+      var attempts: [UUID: Int] = [:]
+      for row in claimed {
+        let (id, count) = try row.decode((UUID, Int32).self)
+        attempts[id] = Int(count)
+      }
+      for var event in unique {
+        guard let attempt = attempts[event.id] else { continue }
+        event.attempt = attempt
+        try await handler(event, tx)
+      }
+      let processed = "{" + attempts.keys.map { $0.uuidString.lowercased() }.joined(separator: ",") + "}"
+      try await tx.execute(
+        """
+        UPDATE \(identifier: schema).events
+        SET processed = true, processed_at = COALESCE(processed_at, clock_timestamp()), attempts = attempts + 1
+        WHERE id = ANY(\(processed)::uuid[])
+        """)
     }
   }
 
