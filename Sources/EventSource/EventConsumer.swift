@@ -89,35 +89,49 @@ public final class EventConsumer: Sendable {
     let admin = KafkaAdmin(configuration: kafka)
     await ensureTopics(admin)
     await admin.close()
-    let consumer = KafkaConsumer(configuration: kafka, consumerConfiguration: configuration.kafkaConsumer, groupId: configuration.group)
-    do {
-      try consumer.subscribe(topics: topics)
-      while !Task.isCancelled {
-        let batch: [ConsumerRecord]
-        do {
-          batch = try await consumer.poll()
-        } catch is CancellationError {
-          break
-        } catch {
-          logger.warning("poll failed; retrying", metadata: ["error": "\(error)"])
-          try await Task.sleep(for: configuration.infrastructureBackoff)
-          continue
-        }
-        if batch.isEmpty { continue }
-        try await handle(batch)
-        do {
-          try await consumer.commit(records: batch)
-        } catch {
-          // Redelivered later and skipped as processed.
-          logger.warning("offset commit failed", metadata: ["error": "\(error)"])
-        }
+    var consumer = try makeConsumer()
+    while !Task.isCancelled {
+      let batch: [ConsumerRecord]
+      do {
+        batch = try await consumer.poll()
+      } catch is CancellationError {
+        break
+      } catch {
+        logger.warning("poll failed; joining the group again", metadata: ["error": "\(error)"])
+        consumer = try await replace(consumer)
+        continue
       }
-    } catch {
-      await consumer.close()
-      if error is CancellationError { return }
-      throw error
+      if batch.isEmpty { continue }
+      do {
+        try await handle(batch)
+      } catch {
+        await consumer.close()
+        if error is CancellationError { return }
+        throw error
+      }
+      do {
+        try await consumer.commit(records: batch)
+      } catch {
+        // The records come again and are skipped as processed. A broker that failed may have been
+        // replaced by an empty one that knows neither the group nor the old offsets: join afresh,
+        // so positions come from the (new) committed offsets instead of the old broker's.
+        logger.warning("offset commit failed; joining the group again", metadata: ["error": "\(error)"])
+        consumer = try await replace(consumer)
+      }
     }
     await consumer.close()
+  }
+
+  private func makeConsumer() throws -> KafkaConsumer {
+    let consumer = KafkaConsumer(configuration: kafka, consumerConfiguration: configuration.kafkaConsumer, groupId: configuration.group)
+    try consumer.subscribe(topics: topics)
+    return consumer
+  }
+
+  private func replace(_ consumer: KafkaConsumer) async throws -> KafkaConsumer {
+    await consumer.close()
+    try await Task.sleep(for: configuration.infrastructureBackoff)
+    return try makeConsumer()
   }
 
   private func ensureTopics(_ admin: KafkaAdmin) async {
