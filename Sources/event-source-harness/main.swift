@@ -119,9 +119,9 @@ func runBench(_ arguments: Arguments) async throws {
   try await store.append(event(0, keys: 1))
   try await waitProcessed(store, group: group, atLeast: 1)
 
-  // 1. Sustained throughput: appenders as fast as they go (10 events per transaction).
-  let appenders = 4
-  let perTransaction = 10
+  // 1. Sustained throughput: appenders as fast as they go (25 events per transaction).
+  let appenders = 8
+  let perTransaction = 25
   let clock = ContinuousClock()
   let started = clock.now
   try await withThrowingTaskGroup(of: Void.self) { tasks in
@@ -151,14 +151,15 @@ func runBench(_ arguments: Arguments) async throws {
   let count = rate * seconds
   let paceStart = clock.now
   try await withThrowingTaskGroup(of: Void.self) { tasks in
-    for lane in 0..<2 {
+    let lanes = 8
+    for lane in 0..<lanes {
       tasks.addTask {
         var index = lane
         while index < count {
           let due = paceStart + .nanoseconds(Int64(index) * 1_000_000_000 / Int64(rate))
           if due > clock.now { try await Task.sleep(until: due, clock: clock) }
           try await store.append(event(index, keys: 500))
-          index += 2
+          index += lanes
         }
       }
     }
