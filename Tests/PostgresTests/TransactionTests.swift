@@ -64,7 +64,10 @@ extension IntegrationTests {
           }
           try await group.waitForAll()
         }
-        #expect(await attempts.value == 3)
+        // At least one transaction failed to serialize and ran again; the final rows prove that each
+        // committed exactly once.
+        let serializationAttempts = await attempts.value
+        #expect(serializationAttempts >= 3, "attempts: \(serializationAttempts)")
         let count = try await pool.query("SELECT count(*) FROM \(identifier: table)")[0].decode(Int.self, at: 0)
         #expect(count == 4)
         try await pool.execute("DROP TABLE \(identifier: table)")
@@ -97,7 +100,10 @@ extension IntegrationTests {
           }
           try await group.waitForAll()
         }
-        #expect(await attempts.value == 3)
+        // At least one transaction was aborted and run again. Usually exactly one, but on a loaded
+        // machine the server may pick a victim more than once; what must hold is the final state.
+        let deadlockAttempts = await attempts.value
+        #expect(deadlockAttempts >= 3, "attempts: \(deadlockAttempts)")
         let hits = try await pool.query("SELECT sum(hits)::int FROM \(identifier: table)")[0].decode(Int.self, at: 0)
         #expect(hits == 4)
         try await pool.execute("DROP TABLE \(identifier: table)")
