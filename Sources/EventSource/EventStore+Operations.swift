@@ -66,9 +66,10 @@ extension EventStore {
   /// The events become unpublished, so the relay publishes them again in their original order; for
   /// `consumer` (every group when nil) their `failed` and `dead` delivery state is cleared. Events a
   /// group already processed stay processed: their redelivery is a no-op for that group. Returns
-  /// the number of events selected.
+  /// the number of events selected. With `requireAll`, ids that name no stored event throw
+  /// ``EventSourceError/unknownEvents(_:)`` and nothing changes.
   @discardableResult
-  public func replay(_ selection: EventSelection, consumer: String? = nil) async throws -> Int {
+  public func replay(_ selection: EventSelection, consumer: String? = nil, requireAll: Bool = false) async throws -> Int {
     try selection.validate()
     return try await pool.withTransaction { tx in
       let rows: PostgresRows
@@ -89,6 +90,11 @@ extension EventStore {
           """)
       }
       let ids = try rows.map { try $0.decode(UUID.self, at: 0) }
+      if requireAll, case .ids(let wanted) = selection {
+        let found = Set(ids)
+        let missing = wanted.filter { !found.contains($0) }
+        if !missing.isEmpty { throw EventSourceError.unknownEvents(missing) }  // rolls the update back
+      }
       if ids.isEmpty { return 0 }
       let list = "{" + ids.map { $0.uuidString.lowercased() }.joined(separator: ",") + "}"
       try await tx.execute(

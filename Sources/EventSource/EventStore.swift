@@ -85,12 +85,15 @@ public enum EventSourceError: Error, Equatable, CustomStringConvertible {
   case invalidSelection(String)
   /// A stored row cannot be turned into a record (edited by hand, or a bug).
   case corruptRow(id: UUID, reason: String)
+  /// Event ids that name no stored event.
+  case unknownEvents([UUID])
 
   public var description: String {
     switch self {
     case .invalidEvent(let reason): "cannot append the event: \(reason)"
     case .invalidSelection(let reason): "invalid event selection: \(reason)"
     case .corruptRow(let id, let reason): "stored event \(id) is unreadable: \(reason)"
+    case .unknownEvents(let ids): "no stored event has the id \(ids.map { $0.uuidString.lowercased() }.joined(separator: ", "))"
     }
   }
 }

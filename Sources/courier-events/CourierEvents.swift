@@ -129,7 +129,13 @@ struct Replay: AsyncParsableCommand {
   func run() async throws {
     let selection = try selection()
     let store = try store.store()
-    let count = try await store.replay(selection, consumer: consumer)
+    let count: Int
+    do {
+      count = try await store.replay(selection, consumer: consumer, requireAll: true)
+    } catch let error as EventSourceError {
+      await store.pool.close()
+      throw ValidationError("\(error); nothing was replayed")
+    }
     await store.pool.close()
     print("replaying \(count) event(s) (\(selection))")
   }
