@@ -14,6 +14,12 @@ import Synchronization
 /// relay publish a key's next event while the first still holds its predecessor) and it means no
 /// row is published by two relays at once. The others stand by and take over when it stops.
 ///
+/// The claimed rows are locked when selected (`FOR NO KEY UPDATE`, in `seq` order), before they are
+/// sent. A consumer that gets an event from the broker before this transaction commits then only
+/// waits for the commit when it marks the row processed. Locking them only at the final UPDATE let
+/// a consumer batch lock some of the batch's rows first, and the two transactions deadlocked until
+/// Postgres' `deadlock_timeout` (1 s) aborted one: the pipeline's second-long latency outliers.
+///
 /// Delivery is at least once: if the relay dies after the broker acknowledged a batch and before
 /// its transaction committed, the batch is sent again; consumers skip what they processed.
 public final class EventRelay: Sendable {
@@ -145,6 +151,7 @@ public final class EventRelay: Sendable {
         """
         SELECT seq, id, topic, key, type, producer, payload, headers::text, occurred_at
         FROM \(identifier: schema).events WHERE published_at IS NULL ORDER BY seq LIMIT \(limit)
+        FOR NO KEY UPDATE
         """)
       if rows.isEmpty { return (0, false, nil) }
       var events: [EventRecord] = []
