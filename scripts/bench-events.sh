@@ -73,4 +73,14 @@ else
   BOOTSTRAP="127.0.0.1:$KPORT"
 fi
 
+# What the p99 depends on, printed beside it: the server's durability settings and the latency of
+# one WAL-sized flush on the disk of the data directory (measured only for the cluster started here).
+SETTINGS="$(psql "$URL" -XAtc "SELECT string_agg(name || '=' || setting, ' ' ORDER BY name) FROM pg_settings WHERE name IN ('synchronous_commit','fsync','wal_sync_method','deadlock_timeout')")"
+echo "bench-events: postgres settings: $SETTINGS"
+if [ -n "$CLUSTER" ]; then
+  FSYNC="$(as_postgres "$PGBIN/pg_test_fsync" -s 1 -f "$CLUSTER/data/fsync-probe" 2>/dev/null | awk '/one 8kB write/{one=1} one && $1=="fdatasync"{print $2 " ops/s, " $4 " us/op"; exit}')"
+  rm -f "$CLUSTER/data/fsync-probe"
+  echo "bench-events: disk flush of the data directory ($CLUSTER, pg_test_fsync, fdatasync of one 8 kB write): ${FSYNC:-not measured}"
+fi
+
 "$HARNESS" bench --database "$URL" --bootstrap "$BOOTSTRAP" --events "$EVENTS" --rate "$RATE" --seconds "$SECONDS_RUN"
