@@ -225,6 +225,7 @@ let package = Package(
       name: "EventSourceTests",
       dependencies: [
         "EventSource",
+        "CourierTestSupport",
         "Postgres",
         "Kafka",
         "Generated",
@@ -235,15 +236,27 @@ let package = Package(
       ],
       swiftSettings: swiftSettings
     ),
+    // Starts the real servers integration tests need: a throwaway Postgres cluster, a Tansu broker.
+    .target(
+      name: "CourierTestSupport",
+      dependencies: [
+        "Kafka",
+        .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "NIOPosix", package: "swift-nio"),
+      ],
+      path: "Tests/Support",
+      swiftSettings: swiftSettings
+    ),
     .testTarget(
       name: "PostgresTests",
-      dependencies: ["Postgres"],
+      dependencies: ["Postgres", "CourierTestSupport"],
       swiftSettings: swiftSettings
     ),
     .testTarget(
       name: "KafkaTests",
       dependencies: [
         "Kafka",
+        "CourierTestSupport",
         .product(name: "NIOCore", package: "swift-nio"),
         .product(name: "NIOPosix", package: "swift-nio"),
       ],

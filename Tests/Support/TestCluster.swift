@@ -1,6 +1,5 @@
-// Same throwaway cluster as Tests/PostgresTests/Support (test targets cannot share sources).
 import Foundation
-import Testing
+package import Testing
 
 #if canImport(Glibc)
   import Glibc
@@ -8,17 +7,18 @@ import Testing
 
 /// A throwaway Postgres 15 cluster: `initdb` in a temporary folder owned by `postgres`, started
 /// on a free loopback port, stopped by `pg_ctl stop` on exactly this data directory, then deleted.
-final class TestCluster: Sendable {
-  static let binaries = "/usr/lib/postgresql/15/bin"
+package final class TestCluster: Sendable {
+  package static let binaries = "/usr/lib/postgresql/15/bin"
 
-  let directory: String
-  let port: Int
-  var dataDirectory: String { directory + "/data" }
-  var logFile: String { directory + "/server.log" }
-  var url: String { "postgresql://postgres@127.0.0.1:\(port)/postgres" }
+  package let directory: String
+  package let port: Int
+  package var dataDirectory: String { directory + "/data" }
+  package var logFile: String { directory + "/server.log" }
+  package var url: String { "postgresql://postgres@127.0.0.1:\(port)/postgres" }
 
-  struct StartError: Error, CustomStringConvertible {
-    var description: String
+  package struct StartError: Error, CustomStringConvertible {
+    package var description: String
+    package init(description: String) { self.description = description }
   }
 
   private init(directory: String, port: Int) {
@@ -26,7 +26,7 @@ final class TestCluster: Sendable {
     self.port = port
   }
 
-  static func start() throws -> TestCluster {
+  package static func start() throws -> TestCluster {
     var template = Array((NSTemporaryDirectory() + "/courier-pg-XXXXXX").utf8CString)
     guard let created = mkdtemp(&template) else {
       throw StartError(description: "cannot create a temporary folder for the test Postgres cluster")
@@ -68,14 +68,14 @@ final class TestCluster: Sendable {
   }
 
   /// Fast restart on the same port: every backend is terminated, connections break.
-  func restart() throws {
+  package func restart() throws {
     let (stopStatus, stopOutput) = try asPostgres("pg_ctl", ["stop", "-w", "-m", "fast", "-D", dataDirectory])
     guard stopStatus == 0 else { throw StartError(description: "pg_ctl stop failed: \(stopOutput)") }
     try startServer()
   }
 
   /// Stops the server started from this data directory (by its postmaster PID) and deletes the folder.
-  func stop() {
+  package func stop() {
     if FileManager.default.fileExists(atPath: dataDirectory + "/postmaster.pid") {
       _ = try? asPostgres("pg_ctl", ["stop", "-w", "-m", "fast", "-D", dataDirectory])
     }
@@ -91,7 +91,7 @@ final class TestCluster: Sendable {
   }
 
   /// Runs a program to completion (posix_spawn + waitpid; its output goes to a temporary file).
-  static func run(_ executable: String, _ arguments: [String]) throws -> (Int32, String) {
+  package static func run(_ executable: String, _ arguments: [String]) throws -> (Int32, String) {
     let outputPath = NSTemporaryDirectory() + "/courier-pg-run-\(UUID().uuidString).log"
     defer { try? FileManager.default.removeItem(atPath: outputPath) }
     var actions = posix_spawn_file_actions_t()
@@ -115,7 +115,7 @@ final class TestCluster: Sendable {
   }
 
   /// A port that was free a moment ago on 127.0.0.1 (bind to port 0, read it back, close).
-  static func freePort() throws -> Int {
+  package static func freePort() throws -> Int {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     guard fd >= 0 else { throw StartError(description: "socket() failed") }
     defer { close(fd) }
@@ -135,19 +135,19 @@ final class TestCluster: Sendable {
 }
 
 /// The server address the integration tests use, set by ``SharedClusterTrait``.
-enum TestDatabase {
-  @TaskLocal static var url: String?
+package enum TestDatabase {
+  @TaskLocal package static var url: String?
 
-  static func requireURL() throws -> String {
+  package static func requireURL() throws -> String {
     try #require(url, "integration tests must run inside a suite with the .sharedCluster trait")
   }
 }
 
 /// Starts one cluster for the whole suite (unless COURIER_PG_URL names a server) and stops it at the end.
-struct SharedClusterTrait: SuiteTrait, TestScoping {
-  var isRecursive: Bool { false }
+package struct SharedClusterTrait: SuiteTrait, TestScoping {
+  package var isRecursive: Bool { false }
 
-  func provideScope(
+  package func provideScope(
     for test: Test, testCase: Test.Case?, performing function: @Sendable () async throws -> Void
   ) async throws {
     if let url = ProcessInfo.processInfo.environment["COURIER_PG_URL"], !url.isEmpty {
@@ -161,5 +161,5 @@ struct SharedClusterTrait: SuiteTrait, TestScoping {
 }
 
 extension Trait where Self == SharedClusterTrait {
-  static var sharedCluster: Self { SharedClusterTrait() }
+  package static var sharedCluster: Self { SharedClusterTrait() }
 }
