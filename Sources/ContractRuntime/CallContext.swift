@@ -6,10 +6,14 @@ public struct Caller: Sendable, Hashable {
   public var userID: String
   /// The roles the user holds: `user`, `admin`, `deliverer`.
   public var roles: Set<String>
+  /// The session the caller's access token belongs to (Asgardian's `Principal.session_id`), when
+  /// the authenticator knows it; Asgardian's Logout ends this session.
+  public var sessionID: String?
 
-  public init(userID: String, roles: Set<String>) {
+  public init(userID: String, roles: Set<String>, sessionID: String? = nil) {
     self.userID = userID
     self.roles = roles
+    self.sessionID = sessionID
   }
 }
 
@@ -20,10 +24,14 @@ public struct CallContext: Sendable {
   public var caller: Caller?
   /// The request id (from `X-Request-Id` or made by the gateway), for logs.
   public var requestID: String
+  /// The address of the client as far as it can be trusted: the connection's peer, or the address
+  /// that a trusted proxy put in `X-Forwarded-For`. Nil when unknown. Rate limits key on it.
+  public var clientAddress: String?
 
-  public init(caller: Caller?, requestID: String) {
+  public init(caller: Caller?, requestID: String, clientAddress: String? = nil) {
     self.caller = caller
     self.requestID = requestID
+    self.clientAddress = clientAddress
   }
 
   /// The context of the call the current task serves, if any.

@@ -11,19 +11,25 @@ public struct GatewayConfiguration: Sendable {
   /// How many stream messages may wait for a slow client before the stream ends with
   /// RESOURCE_EXHAUSTED.
   public var streamBufferLimit: Int
+  /// Peers (IP addresses) whose `X-Forwarded-For` header is believed: the ingress proxies. A request
+  /// from any other peer is attributed to the peer itself. Loopback by default, where the local
+  /// stack's nginx runs.
+  public var trustedProxies: Set<String>
 
   public init(
     host: String = "127.0.0.1",
     port: Int = 8080,
     maxBodySize: Int = 1 << 20,
     keepAliveInterval: Duration = .seconds(15),
-    streamBufferLimit: Int = 1_000
+    streamBufferLimit: Int = 1_000,
+    trustedProxies: Set<String> = ["127.0.0.1", "::1"]
   ) {
     self.host = host
     self.port = port
     self.maxBodySize = maxBodySize
     self.keepAliveInterval = keepAliveInterval
     self.streamBufferLimit = streamBufferLimit
+    self.trustedProxies = trustedProxies
   }
 
   public static var defaults: GatewayConfiguration { GatewayConfiguration() }

@@ -1,5 +1,6 @@
 public import ContractRuntime
 import Foundation
+import GRPCCore
 public import Logging
 
 /// One HTTP request as the gateway sees it, free of any server framework's types.
@@ -211,7 +212,8 @@ public struct GatewayCore: Sendable {
       streamBufferLimit: configuration.streamBufferLimit
     )
     do {
-      let reply = try await CallContext.$current.withValue(CallContext(caller: caller, requestID: requestID)) {
+      let context = CallContext(caller: caller, requestID: requestID, clientAddress: clientAddress(of: request))
+      let reply = try await CallContext.$current.withValue(context) {
         try await route.handler(restRequest)
       }
       switch reply {
@@ -229,8 +231,54 @@ public struct GatewayCore: Sendable {
       if body.status >= 500 {
         logger.error("call failed", ["rpc": .string("\(route.spec.service)/\(route.spec.method)"), "error": .string("\(error)")])
       }
-      return Self.error(body)
+      var response = Self.error(body)
+      if let seconds = Self.retryAfter(error) { response.headers.append(("Retry-After", seconds)) }
+      return response
     }
+  }
+
+  /// The client's IP address: the peer's, or when the peer is a trusted proxy, the right-most
+  /// `X-Forwarded-For` entry that is not itself a trusted proxy. Nil when the peer is unknown.
+  public func clientAddress(of request: GatewayRequest) -> String? {
+    guard let peer = Self.ipAddress(fromPeer: request.remotePeer) else { return nil }
+    guard configuration.trustedProxies.contains(peer), let forwarded = request.header("x-forwarded-for") else {
+      return peer
+    }
+    let hops = forwarded.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+    return hops.last { !configuration.trustedProxies.contains($0) } ?? hops.first ?? peer
+  }
+
+  /// The IP address in a gRPC-style peer (`ipv4:10.0.0.1:5000`, `ipv6:[::1]:5000`), or nil.
+  static func ipAddress(fromPeer peer: String) -> String? {
+    if peer.hasPrefix("ipv4:") {
+      let rest = peer.dropFirst(5)
+      guard let colon = rest.lastIndex(of: ":") else { return rest.isEmpty ? nil : String(rest) }
+      return String(rest[..<colon])
+    }
+    if peer.hasPrefix("ipv6:") {
+      let rest = peer.dropFirst(5)
+      if rest.first == "[", let close = rest.firstIndex(of: "]") {
+        return String(rest[rest.index(after: rest.startIndex)..<close])
+      }
+      return rest.isEmpty ? nil : String(rest)
+    }
+    return nil
+  }
+
+  /// The `Retry-After` value (whole seconds) that a service attached to a RESOURCE_EXHAUSTED error
+  /// as the `retry-after` metadata entry, if any.
+  static func retryAfter(_ error: any Error) -> String? {
+    let metadata: Metadata
+    switch error {
+    case let error as RPCError where error.code == .resourceExhausted: metadata = error.metadata
+    case let error as any RPCErrorConvertible where error.rpcErrorCode == .resourceExhausted:
+      metadata = error.rpcErrorMetadata
+    default: return nil
+    }
+    guard let value = metadata[stringValues: "retry-after"].first(where: { _ in true }),
+      !value.isEmpty, value.utf8.count <= 10, value.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 })
+    else { return nil }
+    return value
   }
 
   private enum Authorization {

@@ -33,10 +33,10 @@ public struct GatewayServer: Sendable {
 
 /// Adapts Hummingbird requests and responses to `GatewayCore`.
 struct GatewayResponder: HTTPResponder {
-  typealias Context = BasicRequestContext
+  typealias Context = GatewayRequestContext
   let core: GatewayCore
 
-  func respond(to request: Request, context: BasicRequestContext) async throws -> Response {
+  func respond(to request: Request, context: GatewayRequestContext) async throws -> Response {
     let limit = core.configuration.maxBodySize
     if let length = request.headers[.contentLength].flatMap({ Int($0) }), length > limit {
       return Self.response(GatewayCore.error(ErrorBody(code: "RESOURCE_EXHAUSTED", message: "the request body is over \(limit) bytes", status: 413)))
@@ -60,10 +60,21 @@ struct GatewayResponder: HTTPResponder {
       method: request.method.rawValue,
       target: request.head.path ?? "/",
       headers: headers,
-      body: Array(body.readableBytesView)
+      body: Array(body.readableBytesView),
+      remotePeer: Self.peer(context.remoteAddress)
     )
     let response = await core.respond(to: gatewayRequest)
     return Self.response(response, keepAlive: core.configuration.keepAliveInterval)
+  }
+
+  /// The connection's peer in gRPC's notation (`ipv4:127.0.0.1:5000`), or empty.
+  static func peer(_ address: SocketAddress?) -> String {
+    guard let address, let ip = address.ipAddress else { return "" }
+    let port = address.port.map { ":\($0)" } ?? ""
+    switch address.protocol {
+    case .inet6: return "ipv6:[\(ip)]" + port
+    default: return "ipv4:" + ip + port
+    }
   }
 
   static func response(_ response: GatewayResponse, keepAlive: Duration = .seconds(15)) -> Response {
@@ -95,6 +106,7 @@ struct GatewayResponder: HTTPResponder {
     "X-Accel-Buffering": HTTPField.Name("X-Accel-Buffering")!,
     "WWW-Authenticate": .wwwAuthenticate,
     "Allow": .allow,
+    "Retry-After": .retryAfter,
   ]
 
   /// Interleaves `: keep-alive` comments into an idle event stream.
@@ -123,5 +135,18 @@ struct GatewayResponder: HTTPResponder {
       ticker.cancel()
     }
     return stream
+  }
+}
+
+/// Hummingbird's request context plus the connection's peer address, which the gateway needs to
+/// tell clients apart (rate limits, logs).
+struct GatewayRequestContext: RequestContext {
+  var coreContext: CoreRequestContextStorage
+  /// The peer of the connection the request came on.
+  let remoteAddress: SocketAddress?
+
+  init(source: ApplicationRequestContextSource) {
+    self.coreContext = .init(source: source)
+    self.remoteAddress = source.channel.remoteAddress
   }
 }
