@@ -28,6 +28,7 @@ let package = Package(
     .executable(name: "interop-server", targets: ["InteropServer"]),
     .executable(name: "interop-client", targets: ["InteropClient"]),
     .library(name: "EventSource", targets: ["EventSource"]),
+    .library(name: "Asgardian", targets: ["Asgardian"]),
     .executable(name: "courier-events", targets: ["courier-events"]),
   ],
   dependencies: [
@@ -44,6 +45,8 @@ let package = Package(
     .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
     .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    // Asgardian: Ed25519 token signatures, SHA-256 token hashes, scrypt password hashes.
+    .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
   ],
   targets: [
     // The build-tool plugin: runs the system protoc over proto/ with our three generators.
@@ -333,6 +336,45 @@ let package = Package(
         "ContractRuntime",
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+      ],
+      swiftSettings: swiftSettings
+    ),
+
+    // Asgardian: users, login, sessions and tokens (see Sources/Services/Asgardian/README.md).
+    .target(
+      name: "Asgardian",
+      dependencies: [
+        "Generated",
+        "ContractRuntime",
+        "Postgres",
+        "EventSource",
+        "Kafka",
+        "Gateway",
+        .product(name: "GRPCCore", package: "grpc-swift-2"),
+        .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+        .product(name: "Logging", package: "swift-log"),
+        .product(name: "Crypto", package: "swift-crypto"),
+        .product(name: "_CryptoExtras", package: "swift-crypto"),
+      ],
+      path: "Sources/Services/Asgardian",
+      // The process wiring waits for ServiceKit; it joins the build when ServiceKit lands.
+      exclude: ["README.md", "AsgardianApp.swift.pending"],
+      swiftSettings: swiftSettings
+    ),
+    .testTarget(
+      name: "AsgardianTests",
+      dependencies: [
+        "Asgardian",
+        "CourierTestSupport",
+        "Postgres",
+        "EventSource",
+        "Kafka",
+        "Gateway",
+        "Generated",
+        "ContractRuntime",
+        .product(name: "GRPCCore", package: "grpc-swift-2"),
+        .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+        .product(name: "Crypto", package: "swift-crypto"),
       ],
       swiftSettings: swiftSettings
     ),
