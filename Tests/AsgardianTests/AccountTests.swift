@@ -110,6 +110,33 @@ struct AsgardianDatabaseTests {
     }
   }
 
+  @Test("an unknown email costs about as much time as a wrong password (a dummy hash is checked)")
+  func loginTiming() async throws {
+    // Costly enough that scrypt dominates a login: 2^13 * 8 * 128 bytes = 8 MiB.
+    try await Harness.with(parameters: .init(logN: 13, r: 8, p: 1)) { h in
+      let email = Harness.uniqueEmail()
+      _ = try await h.signUp(email: email)
+      let clock = ContinuousClock()
+      func median(_ attempt: () async -> Void) async -> Duration {
+        var times: [Duration] = []
+        for _ in 0..<7 { times.append(await clock.measure { await attempt() }) }
+        return times.sorted()[3]
+      }
+      // Alternate addresses so that the per-address limit never trips.
+      var n = 0
+      let wrong = await median {
+        n += 1
+        await expectCode(.unauthenticated) { try await h.login(email, "wrong password", from: "192.0.2.\(n)") }
+      }
+      let unknown = await median {
+        n += 1
+        await expectCode(.unauthenticated) { try await h.login(Harness.uniqueEmail(), "wrong password", from: "192.0.2.\(n)") }
+      }
+      let ratio = unknown / wrong
+      #expect(ratio > 0.5 && ratio < 2, "unknown email \(unknown), wrong password \(wrong)")
+    }
+  }
+
   @Test("a disabled account with the right password is PERMISSION_DENIED; a wrong password still UNAUTHENTICATED")
   func disabledLogin() async throws {
     try await Harness.with { h in
