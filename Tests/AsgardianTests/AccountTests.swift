@@ -117,23 +117,24 @@ struct AsgardianDatabaseTests {
       let email = Harness.uniqueEmail()
       _ = try await h.signUp(email: email)
       let clock = ContinuousClock()
-      func median(_ attempt: () async -> Void) async -> Duration {
-        var times: [Duration] = []
-        for _ in 0..<7 { times.append(await clock.measure { await attempt() }) }
-        return times.sorted()[3]
+      // Interleaved, so that load from tests running beside this one hits both kinds alike.
+      var wrongTimes: [Duration] = []
+      var unknownTimes: [Duration] = []
+      for round in 1...9 {
+        wrongTimes.append(await clock.measure {
+          await expectCode(.unauthenticated) { try await h.login(email, "wrong password", from: "192.0.2.\(2 * round)") }
+        })
+        unknownTimes.append(await clock.measure {
+          await expectCode(.unauthenticated) { try await h.login(Harness.uniqueEmail(), "wrong password", from: "192.0.2.\(2 * round + 1)") }
+        })
+        // The account may fail 10 times a minute.
+        if round % 4 == 0 { h.clock.advance(by: 61) }
       }
-      // Alternate addresses so that the per-address limit never trips.
-      var n = 0
-      let wrong = await median {
-        n += 1
-        await expectCode(.unauthenticated) { try await h.login(email, "wrong password", from: "192.0.2.\(n)") }
-      }
-      let unknown = await median {
-        n += 1
-        await expectCode(.unauthenticated) { try await h.login(Harness.uniqueEmail(), "wrong password", from: "192.0.2.\(n)") }
-      }
+      let wrong = wrongTimes.sorted()[4]
+      let unknown = unknownTimes.sorted()[4]
       let ratio = unknown / wrong
-      #expect(ratio > 0.5 && ratio < 2, "unknown email \(unknown), wrong password \(wrong)")
+      // Without the dummy hash the ratio is about 0.001; the bounds leave room for a busy machine.
+      #expect(ratio > 0.25 && ratio < 4, "unknown email \(unknown), wrong password \(wrong)")
     }
   }
 
