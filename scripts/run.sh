@@ -9,8 +9,6 @@ bash scripts/setup.sh
 if ! command -v swift >/dev/null 2>&1 && [[ -x /opt/swift/usr/bin/swift ]]; then
   export PATH="/opt/swift/usr/bin:$PATH"
 fi
-swift build
-
-echo "run: the contracts and generated code are built, but no Courier service exists yet to start." >&2
-echo "run: Iris will be the first; until then there is nothing to run." >&2
-exit 1
+swift build --product courier
+BIN_DIR="$(swift build --show-bin-path)"
+exec "$ROOT/.venv/bin/python" "$ROOT/scripts/stack.py" "$BIN_DIR"

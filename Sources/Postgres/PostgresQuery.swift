@@ -62,6 +62,12 @@ public struct PostgresQuery: Sendable, Hashable, ExpressibleByStringInterpolatio
       sql += "$\(bindings.count)"
     }
 
+    /// Inserts a fixed piece of SQL, such as a column list that several statements share. Only
+    /// compile-time constants are accepted, so no value can end up in the statement's text.
+    public mutating func appendInterpolation(sql fragment: StaticString) {
+      sql += fragment.description
+    }
+
     /// Inserts a quoted identifier (schema, table, column or channel name).
     public mutating func appendInterpolation(identifier: String) {
       sql += PostgresQuery.quoteIdentifier(identifier)

@@ -1,0 +1,285 @@
+import Foundation
+import Generated
+import Postgres
+
+/// The two ways Iris reaches a person, as stored (the proto enum's numbers).
+enum Channel: Int32, Sendable {
+  case mail = 1
+  case push = 2
+}
+
+/// One row of `iris.deliveries`.
+struct DeliveryRecord: Sendable {
+  var id: UUID
+  var channel: Channel
+  var status: Courier_Iris_V1_DeliveryStatus
+  var idempotencyKey: String
+  var userID: UUID?
+  var recipientAddress: String
+  var recipientName: String
+  var templateName: String
+  /// The mail's subject or the push notification's title.
+  var summary: String
+  var mailText: String
+  var mailHTML: String
+  var mailMessageID: String
+  /// The push message's JSON, exactly as encrypted for every subscription.
+  var pushPayload: String
+  var pushBody: String
+  var pushURL: String
+  var pushTag: String
+  var pushTTL: Int32
+  var pushUrgency: Int32
+  var attemptCount: Int32
+  var lastError: String
+  var pushedSubscriptionCount: Int32
+  var subscriptionCount: Int32
+  var createdAt: Date
+  var updatedAt: Date
+  var nextAttemptAt: Date?
+
+  static let columns: StaticString = """
+    id, channel, status, idempotency_key, user_id, recipient_address, recipient_name, template_name, summary, \
+    mail_text, mail_html, mail_message_id, push_payload, push_body, push_url, push_tag, push_ttl, push_urgency, \
+    attempt_count, last_error, pushed_subscription_count, subscription_count, created_at, updated_at, next_attempt_at
+    """
+
+  init(row: PostgresRow) throws {
+    id = try row.decode(UUID.self, at: 0)
+    channel = Channel(rawValue: try row.decode(Int32.self, at: 1)) ?? .mail
+    status = Courier_Iris_V1_DeliveryStatus(rawValue: Int(try row.decode(Int32.self, at: 2))) ?? .pending
+    idempotencyKey = try row.decode(String.self, at: 3)
+    userID = try row.decode(UUID?.self, at: 4)
+    recipientAddress = try row.decode(String.self, at: 5)
+    recipientName = try row.decode(String.self, at: 6)
+    templateName = try row.decode(String.self, at: 7)
+    summary = try row.decode(String.self, at: 8)
+    mailText = try row.decode(String.self, at: 9)
+    mailHTML = try row.decode(String.self, at: 10)
+    mailMessageID = try row.decode(String.self, at: 11)
+    pushPayload = try row.decode(String.self, at: 12)
+    pushBody = try row.decode(String.self, at: 13)
+    pushURL = try row.decode(String.self, at: 14)
+    pushTag = try row.decode(String.self, at: 15)
+    pushTTL = try row.decode(Int32.self, at: 16)
+    pushUrgency = try row.decode(Int32.self, at: 17)
+    attemptCount = try row.decode(Int32.self, at: 18)
+    lastError = try row.decode(String.self, at: 19)
+    pushedSubscriptionCount = try row.decode(Int32.self, at: 20)
+    subscriptionCount = try row.decode(Int32.self, at: 21)
+    createdAt = try row.decode(Date.self, at: 22)
+    updatedAt = try row.decode(Date.self, at: 23)
+    nextAttemptAt = try row.decode(Date?.self, at: 24)
+  }
+}
+
+/// What a new delivery row holds before anything is sent.
+struct NewDelivery: Sendable {
+  var channel: Channel
+  var idempotencyKey: String
+  var userID: UUID?
+  var recipientAddress = ""
+  var recipientName = ""
+  var templateName = ""
+  var summary: String
+  var mailText = ""
+  var mailHTML = ""
+  var mailMessageID = ""
+  var pushPayload = ""
+  var pushBody = ""
+  var pushURL = ""
+  var pushTag = ""
+  var pushTTL: Int32 = 0
+  var pushUrgency: Int32 = 0
+}
+
+/// The outcome of one try, written back to the row.
+struct AttemptResult: Sendable {
+  var status: Courier_Iris_V1_DeliveryStatus
+  var lastError: String
+  /// RETRYING: when to try again.
+  var retryAt: Date?
+  var pushedSubscriptionCount: Int32?
+  var subscriptionCount: Int32?
+}
+
+/// Filters of the delivery log.
+struct DeliveryFilter: Sendable, Hashable {
+  var channel: Channel?
+  var status: Courier_Iris_V1_DeliveryStatus?
+  var userID: UUID?
+}
+
+/// `iris.deliveries` and `iris.push_targets`: the record of every request, written before it is
+/// sent, and the state machine of its tries.
+final class DeliveryStore: Sendable {
+  let pool: PostgresPool
+
+  init(pool: PostgresPool) {
+    self.pool = pool
+  }
+
+  /// Records a request and claims its first try for `lease`, or finds the earlier request with the
+  /// same channel and idempotency key (`duplicate` true; nothing is claimed then).
+  func insert(_ new: NewDelivery, id: UUID, lease: Duration) async throws -> (record: DeliveryRecord, duplicate: Bool) {
+    let leaseSeconds = lease.seconds
+    let inserted = try await pool.query("""
+      INSERT INTO iris.deliveries (id, channel, status, idempotency_key, user_id, recipient_address, recipient_name,
+        template_name, summary, mail_text, mail_html, mail_message_id, push_payload, push_body, push_url, push_tag,
+        push_ttl, push_urgency, attempt_count, next_attempt_at)
+      VALUES (\(id), \(new.channel.rawValue), \(Int32(Courier_Iris_V1_DeliveryStatus.pending.rawValue)),
+        \(new.idempotencyKey), \(new.userID), \(new.recipientAddress), \(new.recipientName), \(new.templateName),
+        \(new.summary), \(new.mailText), \(new.mailHTML), \(new.mailMessageID), \(new.pushPayload), \(new.pushBody),
+        \(new.pushURL), \(new.pushTag), \(new.pushTTL), \(new.pushUrgency), 1,
+        now() + make_interval(secs => \(leaseSeconds)))
+      ON CONFLICT (channel, idempotency_key) DO NOTHING
+      RETURNING \(sql: DeliveryRecord.columns)
+      """)
+    if let row = inserted.first {
+      return (try DeliveryRecord(row: row), false)
+    }
+    let existing = try await pool.query("""
+      SELECT \(sql: DeliveryRecord.columns) FROM iris.deliveries
+      WHERE channel = \(new.channel.rawValue) AND idempotency_key = \(new.idempotencyKey)
+      """)
+    guard let row = existing.first else {
+      // The conflicting row vanished between the two statements: only an operator deleting rows
+      // by hand does that. Ask the caller to retry.
+      throw IrisStoreError.conflictVanished
+    }
+    return (try DeliveryRecord(row: row), true)
+  }
+
+  /// Writes a try's outcome.
+  func finish(_ id: UUID, _ result: AttemptResult) async throws -> DeliveryRecord {
+    let retrySeconds: Double? = result.retryAt.map { max(0, $0.timeIntervalSinceNow) }
+    let rows = try await pool.query("""
+      UPDATE iris.deliveries SET
+        status = \(Int32(result.status.rawValue)),
+        last_error = \(result.lastError),
+        next_attempt_at = CASE WHEN \(retrySeconds)::float8 IS NULL THEN NULL
+                               ELSE now() + make_interval(secs => \(retrySeconds)) END,
+        pushed_subscription_count = COALESCE(\(result.pushedSubscriptionCount), pushed_subscription_count),
+        subscription_count = COALESCE(\(result.subscriptionCount), subscription_count),
+        updated_at = now()
+      WHERE id = \(id)
+      RETURNING \(sql: DeliveryRecord.columns)
+      """)
+    guard let row = rows.first else { throw IrisStoreError.missing(id) }
+    return try DeliveryRecord(row: row)
+  }
+
+  /// Claims up to `limit` PENDING or RETRYING rows whose time has come, moving each a lease ahead
+  /// and counting the try, so that no other sender claims them meanwhile.
+  func claimDue(limit: Int, lease: Duration) async throws -> [DeliveryRecord] {
+    let rows = try await pool.query("""
+      WITH due AS (
+        SELECT id AS due_id FROM iris.deliveries
+        WHERE status IN (1, 3) AND next_attempt_at <= now()
+        ORDER BY next_attempt_at
+        LIMIT \(limit)
+        FOR UPDATE SKIP LOCKED
+      )
+      UPDATE iris.deliveries d SET
+        attempt_count = d.attempt_count + 1,
+        next_attempt_at = now() + make_interval(secs => \(lease.seconds)),
+        updated_at = now()
+      FROM due WHERE d.id = due.due_id
+      RETURNING \(sql: DeliveryRecord.columns)
+      """)
+    return try rows.map(DeliveryRecord.init(row:))
+  }
+
+  /// The earliest time a PENDING or RETRYING row becomes due, if any.
+  func nextDueDate() async throws -> Date? {
+    let rows = try await pool.query("SELECT min(next_attempt_at) FROM iris.deliveries WHERE status IN (1, 3)")
+    return try rows.first?.decode(Date?.self, at: 0)
+  }
+
+  /// One page of the log, newest first, after the `(created_at, id)` of the previous page's last row.
+  func list(
+    _ filter: DeliveryFilter, after cursor: (Date, UUID)?, limit: Int
+  ) async throws -> (records: [DeliveryRecord], total: Int64) {
+    let channel = filter.channel?.rawValue
+    let status = filter.status.map { Int32($0.rawValue) }
+    let cursorTime = cursor?.0
+    let cursorID = cursor?.1
+    let rows = try await pool.query("""
+      SELECT \(sql: DeliveryRecord.columns) FROM iris.deliveries
+      WHERE (\(channel)::integer IS NULL OR channel = \(channel))
+        AND (\(status)::integer IS NULL OR status = \(status))
+        AND (\(filter.userID)::uuid IS NULL OR user_id = \(filter.userID))
+        AND (\(cursorTime)::timestamptz IS NULL OR (created_at, id) < (\(cursorTime), \(cursorID)))
+      ORDER BY created_at DESC, id DESC
+      LIMIT \(limit)
+      """)
+    let count = try await pool.query("""
+      SELECT count(*) FROM iris.deliveries
+      WHERE (\(channel)::integer IS NULL OR channel = \(channel))
+        AND (\(status)::integer IS NULL OR status = \(status))
+        AND (\(filter.userID)::uuid IS NULL OR user_id = \(filter.userID))
+      """)
+    return (try rows.map(DeliveryRecord.init(row:)), try count.first?.decode(Int64.self, at: 0) ?? 0)
+  }
+
+  // MARK: push targets
+
+  /// Records the subscriptions a push delivery goes to (first try only).
+  func addTargets(delivery: UUID, subscriptions: [UUID]) async throws {
+    guard !subscriptions.isEmpty else { return }
+    try await pool.withTransaction { tx in
+      for subscription in subscriptions {
+        try await tx.execute("""
+          INSERT INTO iris.push_targets (delivery_id, subscription_id, state) VALUES (\(delivery), \(subscription), 1)
+          ON CONFLICT DO NOTHING
+          """)
+      }
+    }
+  }
+
+  /// The subscriptions of a push delivery still waiting for a try, with their keys; targets whose
+  /// subscription was removed meanwhile are dropped.
+  func waitingTargets(delivery: UUID) async throws -> [StoredPushSubscription] {
+    let rows = try await pool.query("""
+      SELECT \(sql: StoredPushSubscription.joinedColumns) FROM iris.push_targets t
+      JOIN iris.push_subscriptions s ON s.id = t.subscription_id
+      WHERE t.delivery_id = \(delivery) AND t.state = 1
+      ORDER BY s.created_at
+      """)
+    return try rows.map(StoredPushSubscription.init(row:))
+  }
+
+  /// How many targets of a push delivery were accepted so far.
+  func acceptedTargetCount(delivery: UUID) async throws -> Int32 {
+    let rows = try await pool.query(
+      "SELECT count(*)::integer FROM iris.push_targets WHERE delivery_id = \(delivery) AND state = 2")
+    return try rows.first?.decode(Int32.self, at: 0) ?? 0
+  }
+
+  func markTarget(delivery: UUID, subscription: UUID, state: Int32, error: String) async throws {
+    try await pool.execute("""
+      UPDATE iris.push_targets SET state = \(state), last_error = \(error)
+      WHERE delivery_id = \(delivery) AND subscription_id = \(subscription)
+      """)
+  }
+}
+
+enum IrisStoreError: Error, CustomStringConvertible {
+  case conflictVanished
+  case missing(UUID)
+
+  var description: String {
+    switch self {
+    case .conflictVanished: "the earlier request with this idempotency key could not be read; retry"
+    case .missing(let id): "delivery \(id) is not in the store"
+    }
+  }
+}
+
+extension Duration {
+  /// The duration in seconds, as a Double.
+  var seconds: Double {
+    let (whole, attoseconds) = components
+    return Double(whole) + Double(attoseconds) / 1e18
+  }
+}

@@ -1,0 +1,42 @@
+// courier: the command line of Courier. One binary runs each service, so that a container image or
+// the local stack needs one build product.
+//
+//   courier iris              runs Iris (settings from environment variables)
+//   courier iris --help-env   lists the variables Iris reads, with their defaults
+import ArgumentParser
+import Foundation
+import Iris
+import ServiceKit
+
+@main
+struct Courier: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "courier",
+    abstract: "Runs Courier's services.",
+    subcommands: [IrisCommand.self]
+  )
+}
+
+/// Prints each variable a service reads, its default and what it does.
+func printEnvironmentHelp(_ documentation: [(name: String, defaultValue: String, doc: String)]) {
+  for variable in documentation {
+    let shown = variable.defaultValue.isEmpty ? "(unset)" : variable.defaultValue
+    print("\(variable.name)=\(shown)\n    \(variable.doc)")
+  }
+}
+
+struct IrisCommand: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "iris", abstract: "Runs Iris: mail, web push and live notifications.")
+
+  @Flag(help: "List the environment variables Iris reads, with their defaults, and exit.")
+  var helpEnv = false
+
+  func run() async throws {
+    if helpEnv {
+      printEnvironmentHelp(try IrisApp.environmentDocumentation())
+      return
+    }
+    try await IrisApp.run()
+  }
+}

@@ -1,0 +1,73 @@
+"""Runs the local Courier stack on embedded defaults until Ctrl-C (or SIGTERM).
+
+Everything lives under var/ in the checkout: the Postgres cluster's data (kept between runs), the
+mail drop, the VAPID key and the logs. Ports are fixed so that bookmarks keep working; every server
+listens on 127.0.0.1 only. Started by scripts/run.sh after setup and build.
+"""
+
+import os
+import pathlib
+import signal
+import sys
+import threading
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+import courier_stack as stack  # noqa: E402
+
+VAR = stack.ROOT / "var"
+PORTS = {
+    "postgres": int(os.environ.get("COURIER_PG_PORT", 55432)),
+    "kafka": int(os.environ.get("COURIER_KAFKA_PORT", 59092)),
+    "iris": (50052, 8082),
+}
+
+
+def main():
+    bin_dir = pathlib.Path(sys.argv[1]) if len(sys.argv) > 1 else stack.swift_bin_dir()
+    started = []
+    stop = threading.Event()
+    failed = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    try:
+        pg = stack.Postgres(VAR / "postgres", port=PORTS["postgres"]).start().prepare_courier_database()
+        started.append(("Postgres", pg.stop))
+        print(f"postgres   127.0.0.1:{pg.port}  database courier (roles asgardian, iris, hermes; data {pg.data})", flush=True)
+
+        broker = stack.Tansu(VAR / "tansu", port=PORTS["kafka"]).start()
+        started.append(("Tansu", broker.stop))
+        print(f"kafka      {broker.bootstrap}  Tansu broker (memory storage; the event store refills it)", flush=True)
+
+        grpc_port, http_port = PORTS["iris"]
+        iris = stack.Service("iris", {
+            "IRIS_DATABASE_URL": pg.url(user="iris"),
+            "IRIS_GRPC_PORT": str(grpc_port),
+            "IRIS_HTTP_PORT": str(http_port),
+            "IRIS_MAIL_DROP_DIR": str(VAR / "mail-drop"),
+            "IRIS_VAPID_KEY_FILE": str(VAR / "iris" / "vapid-private-key"),
+        }, VAR / "logs", executable=str(bin_dir / "courier")).start()
+        started.append(("Iris", iris.stop))
+        print(f"iris       gRPC {iris.grpc}  REST {iris.http}  (mail drop {VAR / 'mail-drop'}; logs {iris.log})", flush=True)
+
+        print("\nCourier is running. Ctrl-C stops everything.", flush=True)
+        while not stop.is_set():
+            for name, process in (("iris", iris.process),):
+                if process.poll() is not None:
+                    print(f"{name} stopped on its own (exit {process.returncode}); see {VAR / 'logs'}", file=sys.stderr)
+                    failed.set()
+                    stop.set()
+            stop.wait(1.0)
+    except stack.StartError as error:
+        print(f"run: {error}", file=sys.stderr)
+        return_code = 1
+    else:
+        return_code = 1 if failed.is_set() else 0
+    finally:
+        for name, stopper in reversed(started):
+            print(f"stopping {name}", flush=True)
+            stopper()
+    return return_code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
