@@ -47,6 +47,8 @@ let package = Package(
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
     // Asgardian: Ed25519 token signatures, SHA-256 token hashes, scrypt password hashes.
     .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+    // Iris' web push: HTTP/1.1 and HTTP/2 to browsers' push services, with TLS and timeouts.
+    .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
   ],
   targets: [
     // The build-tool plugin: runs the system protoc over proto/ with our three generators.
@@ -339,6 +341,35 @@ let package = Package(
       ],
       swiftSettings: swiftSettings
     ),
+
+    // Web Push: RFC 8291 message encryption, RFC 8292 VAPID, and the sender that POSTs to push services.
+    .target(
+      name: "WebPush",
+      dependencies: [
+        .product(name: "Crypto", package: "swift-crypto"),
+        .product(name: "AsyncHTTPClient", package: "async-http-client"),
+        .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "NIOHTTP1", package: "swift-nio"),
+        .product(name: "NIOSSL", package: "swift-nio-ssl"),
+      ],
+      swiftSettings: swiftSettings
+    ),
+    .testTarget(
+      name: "WebPushTests",
+      dependencies: [
+        "WebPush",
+        .product(name: "Crypto", package: "swift-crypto"),
+        .product(name: "AsyncHTTPClient", package: "async-http-client"),
+        .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "NIOHTTP1", package: "swift-nio"),
+      ],
+      swiftSettings: swiftSettings
+    ),
+
+    // Mail: MIME messages, templates, the mail drop, and SMTP through libcurl (only Mail touches CCurl).
+    .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
+    .target(name: "Mail", dependencies: ["CCurl"], swiftSettings: swiftSettings),
+    .testTarget(name: "MailTests", dependencies: ["Mail"], swiftSettings: swiftSettings),
 
     // Asgardian: users, login, sessions and tokens (see Sources/Services/Asgardian/README.md).
     .target(

@@ -12,6 +12,7 @@ DEBIAN_PACKAGES=(
   protobuf-c-compiler libprotobuf-c-dev    # the C reader of the contract fixtures
   libnghttp2-dev nghttp2-client            # HTTP/2 for the gRPC transport; h2load for benchmarks
   libpq-dev postgresql                     # Postgres client library and a server for tests
+  libcurl4-openssl-dev                     # Iris' SMTP client
   nginx-light                              # the ingress
   wrk                                      # HTTP/1.1 load for scripts/bench-rest.sh
   pkg-config gcc make python3-venv
