@@ -28,6 +28,7 @@ let package = Package(
     .executable(name: "interop-server", targets: ["InteropServer"]),
     .executable(name: "interop-client", targets: ["InteropClient"]),
     .library(name: "EventSource", targets: ["EventSource"]),
+    .library(name: "ServiceKit", targets: ["ServiceKit"]),
     .executable(name: "courier-events", targets: ["courier-events"]),
   ],
   dependencies: [
@@ -46,6 +47,9 @@ let package = Package(
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
     // The metrics API the gateway (and ServiceKit) record into.
     .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+    // ServiceKit: Prometheus exposition and signal-driven graceful shutdown.
+    .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+    .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
   ],
   targets: [
     // The build-tool plugin: runs the system protoc over proto/ with our three generators.
@@ -335,6 +339,55 @@ let package = Package(
         "Generated",
         "ContractRuntime",
         .product(name: "GRPCCore", package: "grpc-swift-2"),
+        .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+      ],
+      swiftSettings: swiftSettings
+    ),
+
+    // The bootstrap every service shares: settings, JSON logs, metrics, the gRPC + HTTP server pair
+    // with graceful shutdown, the gRPC interceptor and the identity-service authenticator.
+    .target(
+      name: "ServiceKit",
+      dependencies: [
+        "Gateway",
+        "Transport",
+        "Health",
+        "Generated",
+        "ContractRuntime",
+        .product(name: "GRPCCore", package: "grpc-swift-2"),
+        .product(name: "Logging", package: "swift-log"),
+        .product(name: "Metrics", package: "swift-metrics"),
+        .product(name: "Prometheus", package: "swift-prometheus"),
+        .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+        .product(name: "Hummingbird", package: "hummingbird"),
+        .product(name: "NIOCore", package: "swift-nio"),
+      ],
+      exclude: ["README.md"],
+      swiftSettings: swiftSettings
+    ),
+    // A CourierServer in its own process, for ServiceKitTests' signal and stdout checks.
+    .executableTarget(
+      name: "servicekit-sample",
+      dependencies: ["ServiceKit", "Interop", "Generated", .product(name: "Logging", package: "swift-log")],
+      path: "Tests/ServiceKitSample",
+      swiftSettings: swiftSettings
+    ),
+    .testTarget(
+      name: "ServiceKitTests",
+      dependencies: [
+        "ServiceKit",
+        "Gateway",
+        "Transport",
+        "Health",
+        "Interop",
+        "Generated",
+        "ContractRuntime",
+        .product(name: "GRPCCore", package: "grpc-swift-2"),
+        .product(name: "Logging", package: "swift-log"),
+        .product(name: "Metrics", package: "swift-metrics"),
+        .product(name: "Prometheus", package: "swift-prometheus"),
+        .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         .product(name: "SwiftProtobuf", package: "swift-protobuf"),
       ],
       swiftSettings: swiftSettings
