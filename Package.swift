@@ -29,6 +29,10 @@ let package = Package(
     .executable(name: "interop-client", targets: ["InteropClient"]),
     .library(name: "EventSource", targets: ["EventSource"]),
     .library(name: "Asgardian", targets: ["Asgardian"]),
+    .library(name: "ServiceKit", targets: ["ServiceKit"]),
+    .library(name: "Mail", targets: ["Mail"]),
+    .library(name: "WebPush", targets: ["WebPush"]),
+    .executable(name: "courier", targets: ["courier"]),
     .executable(name: "courier-events", targets: ["courier-events"]),
   ],
   dependencies: [
@@ -49,6 +53,11 @@ let package = Package(
     .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     // Iris' web push: HTTP/1.1 and HTTP/2 to browsers' push services, with TLS and timeouts.
     .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+    // The metrics API the gateway (and ServiceKit) record into.
+    .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+    // ServiceKit: Prometheus exposition and signal-driven graceful shutdown.
+    .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+    .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
   ],
   targets: [
     // The build-tool plugin: runs the system protoc over proto/ with our three generators.
@@ -299,6 +308,7 @@ let package = Package(
         .product(name: "Hummingbird", package: "hummingbird"),
         .product(name: "HTTPTypes", package: "swift-http-types"),
         .product(name: "Logging", package: "swift-log"),
+        .product(name: "Metrics", package: "swift-metrics"),
         .product(name: "NIOCore", package: "swift-nio"),
         .product(name: "SwiftProtobuf", package: "swift-protobuf"),
       ],
@@ -406,6 +416,89 @@ let package = Package(
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "SwiftProtobuf", package: "swift-protobuf"),
         .product(name: "Crypto", package: "swift-crypto"),
+      ],
+      swiftSettings: swiftSettings
+    ),
+    // The bootstrap every service shares: settings, JSON logs, metrics, the gRPC + HTTP server pair
+    // with graceful shutdown, the gRPC interceptor and the identity-service authenticator.
+    .target(
+      name: "ServiceKit",
+      dependencies: [
+        "Gateway",
+        "Transport",
+        "Health",
+        "Generated",
+        "ContractRuntime",
+        .product(name: "GRPCCore", package: "grpc-swift-2"),
+        .product(name: "Logging", package: "swift-log"),
+        .product(name: "Metrics", package: "swift-metrics"),
+        .product(name: "Prometheus", package: "swift-prometheus"),
+        .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+        .product(name: "Hummingbird", package: "hummingbird"),
+        .product(name: "NIOCore", package: "swift-nio"),
+      ],
+      exclude: ["README.md"],
+      swiftSettings: swiftSettings
+    ),
+    // A CourierServer in its own process, for ServiceKitTests' signal and stdout checks.
+    .executableTarget(
+      name: "servicekit-sample",
+      dependencies: ["ServiceKit", "Interop", "Generated", .product(name: "Logging", package: "swift-log")],
+      path: "Tests/ServiceKitSample",
+      swiftSettings: swiftSettings
+    ),
+    .testTarget(
+      name: "ServiceKitTests",
+      dependencies: [
+        "ServiceKit",
+        "Gateway",
+        "Transport",
+        "Health",
+        "Interop",
+        "Generated",
+        "ContractRuntime",
+        .product(name: "GRPCCore", package: "grpc-swift-2"),
+        .product(name: "Logging", package: "swift-log"),
+        .product(name: "Metrics", package: "swift-metrics"),
+        .product(name: "Prometheus", package: "swift-prometheus"),
+        .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+      ],
+      swiftSettings: swiftSettings
+    ),
+  
+    // Iris: mail, web push and live notifications (see README, "Iris").
+    .target(
+      name: "Iris",
+      dependencies: [
+        "Generated",
+        "ContractRuntime",
+        "Postgres",
+        "ServiceKit",
+        "Mail",
+        "WebPush",
+        .product(name: "GRPCCore", package: "grpc-swift-2"),
+        .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+        .product(name: "Logging", package: "swift-log"),
+        .product(name: "Metrics", package: "swift-metrics"),
+        .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+      ],
+      path: "Sources/Services/Iris",
+      swiftSettings: swiftSettings
+    ),
+    .testTarget(
+      name: "IrisTests",
+      dependencies: ["Iris", "Generated", .product(name: "GRPCCore", package: "grpc-swift-2")],
+      swiftSettings: swiftSettings
+    ),
+    // The command line: one executable runs every service.
+    .executableTarget(
+      name: "courier",
+      dependencies: [
+        "Iris",
+        "ServiceKit",
+        .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ],
       swiftSettings: swiftSettings
     ),

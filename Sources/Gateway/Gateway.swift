@@ -2,7 +2,8 @@
 /// protoc-gen-courier generates from the HTTP rules in `proto/` (`<Service>_REST.routes(for:)`),
 /// authenticates bearer tokens against each route's access rule, maps errors to one JSON shape with
 /// the standard gRPC -> HTTP status table, turns server streams into Server-Sent Events, and serves
-/// `/healthz`, `/readyz` and `/openapi.json`.
+/// `/healthz`, `/readyz`, `/openapi.json` and any extra GET endpoints its owner adds (ServiceKit adds
+/// `/metrics`). Every request is counted and timed per route through swift-metrics.
 ///
 /// Built on Hummingbird 2 (`hummingbird-project/hummingbird` 2.28.1): a small SwiftNIO HTTP/1.1
 /// server with graceful shutdown through swift-service-lifecycle and a streaming response body, which

@@ -2,6 +2,7 @@ public import ContractRuntime
 import Foundation
 import GRPCCore
 public import Logging
+import Metrics
 
 /// One HTTP request as the gateway sees it, free of any server framework's types.
 public struct GatewayRequest: Sendable {
@@ -106,6 +107,9 @@ public struct GatewayResponse: Sendable {
   }
 }
 
+/// A built-in GET endpoint served next to the routes (`/metrics`, for instance).
+public typealias GatewayEndpoint = @Sendable (GatewayRequest) async -> GatewayResponse
+
 /// Everything the gateway does between bytes in and bytes out: built-in endpoints, routing, auth,
 /// request ids, calling the generated adapter, error mapping and SSE framing. No sockets here.
 public struct GatewayCore: Sendable {
@@ -115,12 +119,15 @@ public struct GatewayCore: Sendable {
   public let logger: Logger
   private let readiness: @Sendable () async -> Bool
   private let openAPIDocument: [UInt8]
+  private let endpoints: [String: GatewayEndpoint]
 
   /// - Parameters:
   ///   - routes: the generated routes of every mounted service (`<Service>_REST.routes(for:)`).
   ///   - openAPIDocuments: the mounted services' documents (`<Service>_REST.openAPIDocument`);
   ///     `/openapi.json` serves them merged into one.
   ///   - readiness: answers `/readyz`; true when the service can take traffic.
+  ///   - endpoints: extra GET endpoints by exact path (`/metrics`), served before the routes and
+  ///     without authentication; the built-in paths win over them.
   /// - Throws: `GatewaySetupError` when two routes conflict.
   public init(
     routes: [RESTRoute],
@@ -128,7 +135,8 @@ public struct GatewayCore: Sendable {
     authenticator: any Authenticator,
     configuration: GatewayConfiguration = .defaults,
     logger: Logger = Logger(label: "courier.gateway"),
-    readiness: @escaping @Sendable () async -> Bool = { true }
+    readiness: @escaping @Sendable () async -> Bool = { true },
+    endpoints: [String: GatewayEndpoint] = [:]
   ) throws(GatewaySetupError) {
     self.table = try RouteTable(routes: routes)
     self.authenticator = authenticator
@@ -136,34 +144,73 @@ public struct GatewayCore: Sendable {
     self.logger = logger
     self.readiness = readiness
     self.openAPIDocument = Array(Self.merge(openAPIDocuments).utf8)
+    self.endpoints = endpoints
   }
 
+  /// Answers one request. Counts it in `http_requests_total{route,method,status}` and times it in
+  /// `http_request_duration_seconds{route,method}` (swift-metrics; for a stream, until its head is
+  /// ready). `route` is the matched path template, the built-in path, or `unmatched`.
   public func respond(to request: GatewayRequest) async -> GatewayResponse {
+    let started = ContinuousClock.now
     let requestID = Self.requestID(from: request.header("x-request-id"))
     let logger = RequestLogger(logger: self.logger, requestID: requestID)
-    let response = await handle(request, requestID: requestID, logger: logger)
+    let (response, route) = await handle(request, requestID: requestID, logger: logger)
     logger.info(
       "request",
       ["method": .string(request.method), "target": .string(request.target), "status": .stringConvertible(response.status)]
     )
+    let method = Self.metricMethod(request.method)
+    Counter(label: "http_requests_total", dimensions: [("route", route), ("method", method), ("status", String(response.status))])
+      .increment()
+    let elapsed = (ContinuousClock.now - started).components
+    Metrics.Timer(label: "http_request_duration_seconds", dimensions: [("route", route), ("method", method)])
+      .recordNanoseconds(elapsed.seconds * 1_000_000_000 + elapsed.attoseconds / 1_000_000_000)
     var headers = response.headers
     headers.append(("X-Request-Id", requestID))
     return GatewayResponse(status: response.status, headers: headers, body: response.body)
   }
 
-  private func handle(_ request: GatewayRequest, requestID: String, logger: RequestLogger) async -> GatewayResponse {
-    let (path, rawQuery) = Self.split(target: request.target)
-    if request.method == "GET" {
-      switch path {
-      case "/healthz": return Self.json(200, Array(#"{"status":"ok"}"#.utf8))
-      case "/readyz":
-        return await readiness()
-          ? Self.json(200, Array(#"{"status":"ready"}"#.utf8))
-          : Self.error(ErrorBody(code: "UNAVAILABLE", message: "not ready"))
-      case "/openapi.json": return Self.json(200, openAPIDocument)
-      default: break
-      }
+  /// The method as a metric label: the standard verbs, anything else as `OTHER` (bounded cardinality).
+  static func metricMethod(_ method: String) -> String {
+    switch method {
+    case "GET", "PUT", "POST", "DELETE", "PATCH", "HEAD", "OPTIONS": return method
+    default: return "OTHER"
     }
+  }
+
+  /// The response and the route label for the metrics.
+  private func handle(_ request: GatewayRequest, requestID: String, logger: RequestLogger) async -> (GatewayResponse, String) {
+    let (path, rawQuery) = Self.split(target: request.target)
+    if request.method == "GET", ["/healthz", "/readyz", "/openapi.json"].contains(path) || endpoints[path] != nil {
+      return (await builtIn(path: path, request: request), path)
+    }
+    var label = "unmatched"
+    let response = await route(request, path: path, rawQuery: rawQuery, requestID: requestID, logger: logger, label: &label)
+    return (response, label)
+  }
+
+  private func builtIn(path: String, request: GatewayRequest) async -> GatewayResponse {
+    switch path {
+    case "/healthz": return Self.json(200, Array(#"{"status":"ok"}"#.utf8))
+    case "/readyz":
+      return await readiness()
+        ? Self.json(200, Array(#"{"status":"ready"}"#.utf8))
+        : Self.error(ErrorBody(code: "UNAVAILABLE", message: "not ready"))
+    case "/openapi.json": return Self.json(200, openAPIDocument)
+    default:
+      guard let endpoint = endpoints[path] else { return Self.error(ErrorBody(code: "NOT_FOUND", message: "no route for GET \(path)")) }
+      return await endpoint(request)
+    }
+  }
+
+  private func route(
+    _ request: GatewayRequest,
+    path: String,
+    rawQuery: Substring,
+    requestID: String,
+    logger: RequestLogger,
+    label: inout String
+  ) async -> GatewayResponse {
     if request.body.count > configuration.maxBodySize {
       return Self.error(ErrorBody(code: "RESOURCE_EXHAUSTED", message: "the request body is over \(configuration.maxBodySize) bytes", status: 413))
     }
@@ -174,6 +221,7 @@ public struct GatewayCore: Sendable {
     case .route(let found, let values):
       route = found
       pathValues = values
+      label = found.spec.http.pathTemplate
     case .missingVariable(let field):
       return Self.error(.badRequest(RESTBindingError(field: field, reason: "the path variable is missing")))
     case .methodNotAllowed(let allowed):
@@ -330,7 +378,7 @@ public struct GatewayCore: Sendable {
 
   /// A request id from the client if it is sane (1-128 visible ASCII characters without spaces),
   /// else a new UUID.
-  static func requestID(from header: String?) -> String {
+  public static func requestID(from header: String?) -> String {
     if let header, !header.isEmpty, header.utf8.count <= 128,
       header.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F })
     {

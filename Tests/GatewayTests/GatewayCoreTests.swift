@@ -134,6 +134,26 @@ struct GatewayCoreTests {
     #expect(paths["/tracking/admin/payloads"] != nil)
   }
 
+  @Test("extra endpoints answer GET on their exact path, without a token; built-ins win")
+  func extraEndpoints() async throws {
+    let core = try GatewayCore(
+      routes: [], openAPIDocuments: ["{}"], authenticator: StaticTokenAuthenticator([:]),
+      endpoints: [
+        "/metrics": { request in
+          GatewayResponse(status: 200, headers: [("Content-Type", "text/plain")], body: .bytes(Array("seen \(request.target)".utf8)))
+        },
+        "/healthz": { _ in GatewayResponse(status: 500, headers: [], body: .bytes([])) },
+      ]
+    )
+    let metrics = await Self.call(core, "GET", "/metrics?x=1", token: nil)
+    #expect(metrics.status == 200)
+    #expect(String(decoding: metrics.bytes, as: UTF8.self) == "seen /metrics?x=1")
+    #expect(metrics.header("x-request-id") != nil)
+    #expect(await Self.call(core, "POST", "/metrics", token: nil).status == 404)
+    #expect(await Self.call(core, "GET", "/metrics/more", token: nil).status == 404)
+    #expect(await Self.call(core, "GET", "/healthz", token: nil).status == 200)
+  }
+
   @Test("bodies over the limit get 413; non-JSON bodies get 415")
   func bodyLimits() async throws {
     var configuration = GatewayConfiguration.defaults

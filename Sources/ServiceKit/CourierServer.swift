@@ -1,0 +1,254 @@
+public import ContractRuntime
+public import Gateway
+public import GRPCCore
+import Generated
+import Health
+public import Logging
+import Prometheus
+public import ServiceLifecycle
+import Synchronization
+import Transport
+import UnixSignals
+
+/// The gRPC and HTTP servers of one Courier service, run as a swift-service-lifecycle
+/// `ServiceGroup` with SIGTERM and SIGINT as graceful-shutdown signals.
+///
+/// gRPC: the services given plus `grpc.health.v1.Health` (every registered service and the server
+/// "" SERVING), on our nghttp2 transport, behind `CourierServerInterceptor`. HTTP: the REST gateway
+/// with the generated routes, `/openapi.json`, `/healthz`, `/readyz` and `/metrics` (Prometheus text
+/// from `ServiceMetrics`' registry plus process metrics).
+///
+/// Shutdown (a signal, `shutdown()`): health turns NOT_SERVING and `/readyz` 503, the gRPC server
+/// stops accepting and sends GOAWAY, the HTTP server stops accepting; in-flight calls get
+/// `settings.shutdownGrace` to finish, then everything still running is cancelled; background
+/// services are shut down after the servers, the identity client last. Cancelling the task that
+/// runs `run()` cancels everything at once.
+public struct CourierServer: Sendable {
+  private let name: String
+  private let settings: ServerSettings
+  private let grpcServices: [any RegistrableRPCService]
+  private let restRoutes: [RESTRoute]
+  private let openAPIDocuments: [String]
+  private let contracts: [FileContract]
+  private let authenticator: (any Authenticator)?
+  private let backgroundServices: [any ServiceLifecycle.Service]
+  private let readiness: @Sendable () async -> Bool
+  private let logger: Logger
+  private let control = ShutdownControl()
+
+  /// - Parameters:
+  ///   - name: the service's short name (`iris`), for logs.
+  ///   - grpcServices: the service's gRPC services; the health service is added here.
+  ///   - restRoutes: the generated `<Service>_REST.routes(for:)` of the REST-visible services.
+  ///   - openAPIDocuments: their `<Service>_REST.openAPIDocument`s, merged into `/openapi.json`.
+  ///   - contracts: the files whose access rules apply to gRPC calls (`CourierContracts.files`).
+  ///   - authenticator: checks bearer tokens; nil builds one from `settings.identityAddress`
+  ///     (Asgardian `IsAuthenticated`, cached), or rejects every token when that is unset too.
+  ///   - backgroundServices: run next to the servers, shut down after them.
+  ///   - readiness: answers `/readyz` while the server is not shutting down.
+  public init(
+    name: String,
+    settings: ServerSettings,
+    grpcServices: [any RegistrableRPCService],
+    restRoutes: [RESTRoute],
+    openAPIDocuments: [String],
+    contracts: [FileContract],
+    authenticator: (any Authenticator)?,
+    backgroundServices: [any ServiceLifecycle.Service] = [],
+    readiness: @escaping @Sendable () async -> Bool = { true },
+    logger: Logger
+  ) {
+    self.name = name
+    self.settings = settings
+    self.grpcServices = grpcServices
+    self.restRoutes = restRoutes
+    self.openAPIDocuments = openAPIDocuments
+    self.contracts = contracts
+    self.authenticator = authenticator
+    self.backgroundServices = backgroundServices
+    self.readiness = readiness
+    self.logger = logger
+  }
+
+  /// Serves until shut down; see the type's documentation. `onListening` is called once both
+  /// servers listen, with their bound ports (a port 0 setting becomes the picked port).
+  ///
+  /// - Throws: `ConfigurationError` for a bad identity address, `GatewaySetupError` for conflicting
+  ///   routes, or the error of a server that failed (a port in use, for instance).
+  public func run(onListening: @escaping @Sendable (_ grpcPort: Int, _ httpPort: Int) async -> Void = { _, _ in }) async throws {
+    let registry = ServiceMetrics.bootstrap()
+
+    var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
+    let authenticator: any Authenticator
+    if let given = self.authenticator {
+      authenticator = given
+    } else if let address = settings.identityAddress {
+      let (host, port) = try ServerSettings.hostAndPort(address, variable: "COURIER_IDENTITY_ADDRESS")
+      let identity = try ServiceClient(host: host, port: port)
+      services.append(.init(service: identity, serviceName: "identity-client"))
+      authenticator = CachingAuthenticator(wrapping: IdentityServiceAuthenticator(client: identity.client))
+    } else {
+      authenticator = RejectingAuthenticator()
+    }
+    for service in backgroundServices {
+      services.append(.init(service: service))
+    }
+
+    // gRPC: the router built here so that health knows the registered service names.
+    var router = RPCRouter<NGHTTP2ServerTransport>()
+    for service in grpcServices { service.registerMethods(with: &router) }
+    let served = Set(router.methods.map { $0.service.fullyQualifiedService })
+    let health = HealthService(servingServices: served.sorted())
+    health.registerMethods(with: &router)
+    let interceptor = CourierServerInterceptor(contracts: contracts, authenticator: authenticator, logger: logger)
+    router.registerInterceptors(pipeline: [.apply(interceptor, to: .all)])
+    var transportConfig = NGHTTP2ServerTransport.Config.defaults
+    transportConfig.connection.shutdownGracePeriod = settings.shutdownGrace
+    let transport = NGHTTP2ServerTransport(address: .init(host: settings.grpcHost, port: settings.grpcPort), config: transportConfig)
+    let grpcServer = GRPCServer(transport: transport, router: router)
+
+    // HTTP: the gateway with /metrics.
+    let draining = DrainingFlag()
+    let readiness = self.readiness
+    let core = try GatewayCore(
+      routes: restRoutes,
+      openAPIDocuments: openAPIDocuments,
+      authenticator: authenticator,
+      configuration: GatewayConfiguration(host: settings.httpHost, port: settings.httpPort),
+      logger: logger,
+      readiness: { [draining] in
+        guard !draining.isSet else { return false }
+        return await readiness()
+      },
+      endpoints: ["/metrics": { _ in Self.metricsResponse(registry) }]
+    )
+    let (httpPorts, httpPortContinuation) = AsyncStream.makeStream(of: Int.self)
+    let http = GatewayServer(core: core).application { port in
+      httpPortContinuation.yield(port)
+      httpPortContinuation.finish()
+    }
+
+    let drain = DrainOnShutdown(
+      listening: { [logger, name] in
+        guard let address = try? await transport.listeningAddress else { return }
+        var iterator = httpPorts.makeAsyncIterator()
+        guard let httpPort = await iterator.next() else { return }
+        logger.info(
+          "listening",
+          metadata: [
+            "server": .string(name),
+            "grpc_port": .stringConvertible(address.port),
+            "http_port": .stringConvertible(httpPort),
+          ]
+        )
+        await onListening(address.port, httpPort)
+      },
+      drain: { [logger] in
+        logger.info("shutting down", metadata: ["grace": .string("\(settings.shutdownGrace)")])
+        draining.set()
+        health.enterNotServing()
+        grpcServer.beginGracefulShutdown()
+      }
+    )
+    services.append(.init(service: GRPCServerService(server: grpcServer, health: health), serviceName: "grpc-server"))
+    services.append(.init(service: http, serviceName: "http-server"))
+    // Last, so that graceful shutdown reaches it first and starts draining gRPC at once.
+    services.append(.init(service: drain, serviceName: "drain"))
+
+    var configuration = ServiceGroupConfiguration(services: services, logger: logger)
+    configuration.gracefulShutdownSignals = [.sigterm, .sigint]
+    configuration.maximumGracefulShutdownDuration = settings.shutdownGrace
+    let group = ServiceGroup(configuration: configuration)
+    if control.attach(group) { await group.triggerGracefulShutdown() }
+    defer { control.detach() }
+    try await group.run()
+  }
+
+  /// Starts a graceful shutdown, as SIGTERM does. Before `run()` has started, it makes `run()`
+  /// shut down as soon as it starts.
+  public func shutdown() async {
+    if let group = control.requestShutdown() { await group.triggerGracefulShutdown() }
+  }
+
+  static func metricsResponse(_ registry: PrometheusCollectorRegistry) -> GatewayResponse {
+    GatewayResponse(
+      status: 200,
+      headers: [("Content-Type", "text/plain; version=0.0.4; charset=utf-8")],
+      body: .bytes(ServiceMetrics.exposition(registry))
+    )
+  }
+}
+
+/// Set once the server starts draining; `/readyz` answers 503 from then on.
+private final class DrainingFlag: Sendable {
+  private let value = Atomic<Bool>(false)
+
+  var isSet: Bool { value.load(ordering: .relaxed) }
+
+  func set() { value.store(true, ordering: .relaxed) }
+}
+
+/// Lets `shutdown()` reach the group that `run()` made.
+private final class ShutdownControl: Sendable {
+  private struct State {
+    var group: ServiceGroup?
+    var requested = false
+  }
+
+  private let state = Mutex(State())
+
+  /// Remembers the group; true when a shutdown was already requested.
+  func attach(_ group: ServiceGroup) -> Bool {
+    state.withLock { state in
+      state.group = group
+      return state.requested
+    }
+  }
+
+  func detach() {
+    state.withLock { $0.group = nil }
+  }
+
+  /// The running group, if any; a shutdown requested before `run()` is remembered.
+  func requestShutdown() -> ServiceGroup? {
+    state.withLock { state in
+      state.requested = true
+      return state.group
+    }
+  }
+}
+
+/// Runs a `GRPCServer` as a service: graceful shutdown turns health NOT_SERVING and stops the
+/// server gracefully; `serve()` returns once in-flight calls are done or the transport's grace
+/// period has passed.
+private struct GRPCServerService: ServiceLifecycle.Service {
+  let server: GRPCServer<NGHTTP2ServerTransport>
+  let health: HealthService
+
+  func run() async throws {
+    try await withGracefulShutdownHandler {
+      try await server.serve()
+    } onGracefulShutdown: {
+      health.enterNotServing()
+      server.beginGracefulShutdown()
+    }
+    // `DrainOnShutdown` stops the server before the group reaches this service; returning before
+    // the group asks would count as an unexpected exit.
+    try? await gracefulShutdown()
+  }
+}
+
+/// The last service of the group: reports the bound ports, then waits for graceful shutdown and,
+/// being shut down first, starts draining gRPC while the HTTP server is still closing.
+private struct DrainOnShutdown: ServiceLifecycle.Service {
+  let listening: @Sendable () async -> Void
+  let drain: @Sendable () -> Void
+
+  func run() async throws {
+    // Unstructured: the gRPC address cannot be awaited with cancellation.
+    let report = Task { await listening() }
+    try? await gracefulShutdown()
+    report.cancel()
+    drain()
+  }
+}

@@ -1,0 +1,241 @@
+import ContractRuntime
+import Foundation
+public import Logging
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A swift-log handler that writes one JSON object per line:
+///
+/// ```json
+/// {"time":"2026-11-27T15:48:18.123Z","level":"info","service":"iris","logger":"iris.mail",
+///  "message":"sent","request_id":"…","recipient_count":2,"error":"…"}
+/// ```
+///
+/// `request_id` comes from the metadata or else from `CallContext.current`. Metadata is flattened
+/// into the object (nested dictionaries and arrays stay JSON objects and arrays); a key that clashes
+/// with one of the fixed keys is written as `metadata.<key>`. Values under keys that look secret
+/// (`password`, `token`, `secret`, `authorization`, `cookie`, `reset_url`, `body`, anywhere in the
+/// key, any case) are written as `"[redacted]"`. Each line reaches the output in one write, so lines
+/// from different threads never interleave.
+public struct JSONLogHandler: LogHandler {
+  /// Where finished lines go: the bytes of one line, newline included.
+  public typealias Output = @Sendable ([UInt8]) -> Void
+
+  public var metadata: Logger.Metadata = [:]
+  public var logLevel: Logger.Level
+  public var metadataProvider: Logger.MetadataProvider?
+
+  private let label: String
+  private let service: String
+  private let output: Output
+
+  /// - Parameters:
+  ///   - label: the logger's label (`logger` in the line).
+  ///   - service: the service's name (`service` in the line).
+  ///   - output: where lines go; standard output by default.
+  public init(
+    label: String,
+    service: String,
+    level: Logger.Level = .info,
+    metadataProvider: Logger.MetadataProvider? = nil,
+    output: @escaping Output = JSONLogHandler.standardOutput
+  ) {
+    self.label = label
+    self.service = service
+    self.logLevel = level
+    self.metadataProvider = metadataProvider
+    self.output = output
+  }
+
+  public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+    get { metadata[key] }
+    set { metadata[key] = newValue }
+  }
+
+  public func log(event: LogEvent) {
+    var merged = metadata
+    if let provided = metadataProvider?.get() { merged.merge(provided) { _, new in new } }
+    if let extra = event.metadata { merged.merge(extra) { _, new in new } }
+    if merged["error"] == nil, let error = event.error { merged["error"] = .string("\(error)") }
+    output(line(level: event.level, message: event.message.description, metadata: merged))
+  }
+
+  /// The keys every line has; metadata under these names is renamed.
+  static let fixedKeys: Set<String> = ["time", "level", "service", "logger", "message", "request_id"]
+
+  /// Fragments of keys whose values are never written.
+  static let secretFragments = ["password", "token", "secret", "authorization", "cookie", "reset_url", "body"]
+
+  func line(level: Logger.Level, message: String, metadata: Logger.Metadata, now: timespec = Self.now()) -> [UInt8] {
+    var json = JSONWriter()
+    json.bytes.reserveCapacity(256)
+    json.open()
+    json.field("time", string: Self.timestamp(now))
+    json.field("level", string: level.rawValue)
+    json.field("service", string: service)
+    json.field("logger", string: label)
+    json.field("message", string: message)
+    let requestID: String? =
+      switch metadata["request_id"] {
+      case .string(let text)?: text
+      case .stringConvertible(let value)?: value.description
+      default: CallContext.current?.requestID
+      }
+    if let requestID { json.field("request_id", string: requestID) }
+    for key in metadata.keys.sorted() where key != "request_id" {
+      let name = Self.fixedKeys.contains(key) ? "metadata.\(key)" : key
+      json.key(name)
+      Self.write(metadata[key]!, named: key, into: &json)
+    }
+    json.close()
+    json.bytes.append(UInt8(ascii: "\n"))
+    return json.bytes
+  }
+
+  static func isSecret(_ key: String) -> Bool {
+    let lowered = key.lowercased()
+    return secretFragments.contains { lowered.contains($0) }
+  }
+
+  private static func write(_ value: Logger.Metadata.Value, named key: String, into json: inout JSONWriter) {
+    if isSecret(key) {
+      json.string("[redacted]")
+      return
+    }
+    switch value {
+    case .string(let text): json.string(text)
+    case .stringConvertible(let convertible): json.string(convertible.description)
+    case .array(let values):
+      json.bytes.append(UInt8(ascii: "["))
+      for (index, element) in values.enumerated() {
+        if index > 0 { json.bytes.append(UInt8(ascii: ",")) }
+        write(element, named: "", into: &json)
+      }
+      json.bytes.append(UInt8(ascii: "]"))
+    case .dictionary(let dictionary):
+      json.open()
+      for name in dictionary.keys.sorted() {
+        json.key(name)
+        write(dictionary[name]!, named: name, into: &json)
+      }
+      json.close()
+    }
+  }
+
+  // MARK: Time
+
+  static func now() -> timespec {
+    var spec = timespec()
+    clock_gettime(CLOCK_REALTIME, &spec)
+    return spec
+  }
+
+  /// RFC 3339 in UTC with milliseconds: `2026-11-27T15:48:18.123Z`.
+  static func timestamp(_ spec: timespec) -> String {
+    var seconds = spec.tv_sec
+    var parts = tm()
+    gmtime_r(&seconds, &parts)
+    func pad(_ value: Int, _ width: Int) -> String {
+      let text = String(value)
+      return String(repeating: "0", count: max(0, width - text.count)) + text
+    }
+    return "\(pad(Int(parts.tm_year) + 1900, 4))-\(pad(Int(parts.tm_mon) + 1, 2))-\(pad(Int(parts.tm_mday), 2))"
+      + "T\(pad(Int(parts.tm_hour), 2)):\(pad(Int(parts.tm_min), 2)):\(pad(Int(parts.tm_sec), 2))"
+      + ".\(pad(Int(spec.tv_nsec) / 1_000_000, 3))Z"
+  }
+
+  // MARK: Output
+
+  /// Writes lines to standard output (file descriptor 1), one `write(2)` per line; a process-wide
+  /// lock keeps a line that needs several writes (a short write on a pipe) in one piece.
+  public static let standardOutput: Output = { bytes in
+    FileDescriptorOutput.standardOutput.write(bytes)
+  }
+}
+
+/// Serialised writes to one file descriptor.
+final class FileDescriptorOutput: Sendable {
+  static let standardOutput = FileDescriptorOutput(descriptor: 1)
+
+  private let descriptor: Int32
+  private let lock = Mutex(())
+
+  init(descriptor: Int32) {
+    self.descriptor = descriptor
+  }
+
+  func write(_ bytes: [UInt8]) {
+    lock.withLock { _ in
+      bytes.withUnsafeBytes { buffer in
+        var offset = 0
+        while offset < buffer.count {
+          #if canImport(Glibc)
+          let written = Glibc.write(descriptor, buffer.baseAddress! + offset, buffer.count - offset)
+          #else
+          let written = Darwin.write(descriptor, buffer.baseAddress! + offset, buffer.count - offset)
+          #endif
+          if written < 0 {
+            if errno == EINTR { continue }
+            return
+          }
+          offset += written
+        }
+      }
+    }
+  }
+}
+
+/// Builds JSON text byte by byte with RFC 8259 string escaping.
+struct JSONWriter {
+  var bytes: [UInt8] = []
+  private var needsComma = false
+
+  mutating func open() {
+    bytes.append(UInt8(ascii: "{"))
+    needsComma = false
+  }
+
+  mutating func close() {
+    bytes.append(UInt8(ascii: "}"))
+    needsComma = true
+  }
+
+  mutating func key(_ name: String) {
+    if needsComma { bytes.append(UInt8(ascii: ",")) }
+    string(name)
+    bytes.append(UInt8(ascii: ":"))
+    needsComma = true
+  }
+
+  mutating func field(_ name: String, string value: String) {
+    key(name)
+    string(value)
+  }
+
+  /// A quoted string: `"` and `\` escaped, control characters as `\n`, `\t`… or `\u00XX`, and
+  /// everything else (non-ASCII included) as UTF-8. Invalid UTF-8 cannot occur: `String` repairs it.
+  mutating func string(_ text: String) {
+    let hex = Array("0123456789abcdef".utf8)
+    bytes.append(UInt8(ascii: "\""))
+    for byte in text.utf8 {
+      switch byte {
+      case UInt8(ascii: "\""): bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\"")])
+      case UInt8(ascii: "\\"): bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\\")])
+      case 0x0A: bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "n")])
+      case 0x0D: bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "r")])
+      case 0x09: bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "t")])
+      case 0x00..<0x20, 0x7F:
+        bytes.append(contentsOf: Array("\\u00".utf8))
+        bytes.append(hex[Int(byte >> 4)])
+        bytes.append(hex[Int(byte & 0xF)])
+      default: bytes.append(byte)
+      }
+    }
+    bytes.append(UInt8(ascii: "\""))
+  }
+}
