@@ -38,7 +38,7 @@ struct PushSubscriptionService: Courier_Iris_V1_PushSubscriptionService.SimpleSe
     }
     guard request.hasKeys else { throw Check.invalid("keys is required: send keys.p256dh and keys.auth") }
     do {
-      _ = try PushSubscriptionKeys(p256dh: request.keys.p256dh, auth: request.keys.auth)
+      _ = try PushSubscriptionKeys(p256dh: request.keys.p256Dh, auth: request.keys.auth)
     } catch {
       throw Check.invalid(error.description)
     }
@@ -52,7 +52,7 @@ struct PushSubscriptionService: Courier_Iris_V1_PushSubscriptionService.SimpleSe
     let stored: StoredPushSubscription
     do {
       stored = try await store.register(
-        userID: userID, endpoint: request.endpoint, p256dh: request.keys.p256dh, auth: request.keys.auth,
+        userID: userID, endpoint: request.endpoint, p256dh: request.keys.p256Dh, auth: request.keys.auth,
         userAgent: userAgent, expirationTime: expiration)
     } catch is PushSubscriptionStore.RegisterError {
       throw RPCError(
