@@ -396,10 +396,12 @@ let package = Package(
         .product(name: "Logging", package: "swift-log"),
         .product(name: "Crypto", package: "swift-crypto"),
         .product(name: "_CryptoExtras", package: "swift-crypto"),
+        "ServiceKit",
+        "Transport",
+        .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
       ],
       path: "Sources/Services/Asgardian",
-      // The process wiring waits for ServiceKit; it joins the build when ServiceKit lands.
-      exclude: ["README.md", "AsgardianApp.swift.pending"],
+      exclude: ["README.md"],
       swiftSettings: swiftSettings
     ),
     .testTarget(
@@ -497,6 +499,7 @@ let package = Package(
       name: "courier",
       dependencies: [
         "Iris",
+        "Asgardian",
         "ServiceKit",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ],

@@ -128,19 +128,30 @@ class Postgres:
             raise RuntimeError(f"psql failed: {result.stderr.strip()} (statement: {sql[:200]})")
         return result.stdout
 
-    def prepare_courier_database(self, database="courier"):
+    def prepare_courier_database(self, database="courier", bin_dir=None):
         """Makes the database and one login role per service owning its schema, so that each service
-        can touch only its own schema (and, where it produces events, the event store)."""
+        can touch only its own schema. The event store (`event_source`) belongs to the role
+        `event_source`; the services that produce or consume events are its members. With `bin_dir`,
+        the event store's tables are created (as `event_source`) by `courier-events migrate`."""
         exists = self.psql(f"SELECT 1 FROM pg_database WHERE datname = '{database}'").strip()
         if not exists:
             self.psql(f'CREATE DATABASE "{database}"')
-        for service in SERVICES:
+        for role in (*SERVICES, "event_source"):
             self.psql(f"""DO $$ BEGIN
-                IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{service}') THEN
-                  CREATE ROLE {service} LOGIN;
+                IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{role}') THEN
+                  CREATE ROLE {role} LOGIN;
                 END IF; END $$;""", database=database)
-            self.psql(f"CREATE SCHEMA IF NOT EXISTS {service} AUTHORIZATION {service}", database=database)
+            # CREATE on the database lets a role run `CREATE SCHEMA IF NOT EXISTS` on its own schema.
+            self.psql(f'GRANT CONNECT, CREATE ON DATABASE "{database}" TO {role}', database=database)
+            self.psql(f"CREATE SCHEMA IF NOT EXISTS {role} AUTHORIZATION {role}", database=database)
+        self.psql("GRANT event_source TO asgardian, hermes", database=database)
         self.psql("REVOKE CREATE ON SCHEMA public FROM PUBLIC", database=database)
+        if bin_dir is not None:
+            result = subprocess.run(
+                [str(pathlib.Path(bin_dir) / "courier-events"), "migrate", "--database", self.url("event_source", database)],
+                capture_output=True, text=True)
+            if result.returncode != 0:
+                raise StartError(f"courier-events migrate failed: {result.stdout}{result.stderr}")
         return self
 
     def url(self, user="postgres", database="courier"):

@@ -7,6 +7,7 @@ listens on 127.0.0.1 only. Started by scripts/run.sh after setup and build.
 
 import os
 import pathlib
+import secrets
 import signal
 import sys
 import threading
@@ -18,8 +19,20 @@ VAR = stack.ROOT / "var"
 PORTS = {
     "postgres": int(os.environ.get("COURIER_PG_PORT", 55432)),
     "kafka": int(os.environ.get("COURIER_KAFKA_PORT", 59092)),
+    "asgardian": (50051, 8081),
     "iris": (50052, 8082),
 }
+ADMIN_EMAIL = "admin@courier.localhost"
+
+
+def first_admin_password():
+    """A random password for the first admin, made once per installation and printed once; never a
+    default. Afterwards the admin changes it, and Asgardian ignores the variables once an admin exists."""
+    marker = VAR / "asgardian" / "first-admin-created"
+    if marker.exists():
+        return None
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    return secrets.token_urlsafe(12)
 
 
 def main():
@@ -38,20 +51,48 @@ def main():
         started.append(("Tansu", broker.stop))
         print(f"kafka      {broker.bootstrap}  Tansu broker (memory storage; the event store refills it)", flush=True)
 
+        pg.prepare_courier_database(bin_dir=bin_dir)
+        services = {}
+        admin_password = first_admin_password()
+        grpc_port, http_port = PORTS["asgardian"]
+        asgardian_env = {
+            "ASGARDIAN_DATABASE_URL": pg.url(user="asgardian"),
+            "ASGARDIAN_GRPC_PORT": str(grpc_port),
+            "ASGARDIAN_HTTP_PORT": str(http_port),
+            "ASGARDIAN_KEY_FILE": str(VAR / "asgardian" / "signing-key"),
+            "COURIER_KAFKA_BOOTSTRAP": broker.bootstrap,
+            "COURIER_IRIS_ADDRESS": f"127.0.0.1:{PORTS['iris'][0]}",
+        }
+        if admin_password:
+            asgardian_env["ASGARDIAN_BOOTSTRAP_ADMIN_EMAIL"] = ADMIN_EMAIL
+            asgardian_env["ASGARDIAN_BOOTSTRAP_ADMIN_PASSWORD"] = admin_password
+        services["asgardian"] = stack.Service("asgardian", asgardian_env, VAR / "logs",
+                                              executable=str(bin_dir / "courier")).start()
+        started.append(("Asgardian", services["asgardian"].stop))
+        if admin_password:
+            (VAR / "asgardian" / "first-admin-created").write_text(ADMIN_EMAIL + "\n")
+        print(f"asgardian  gRPC {services['asgardian'].grpc}  REST {services['asgardian'].http}", flush=True)
+
         grpc_port, http_port = PORTS["iris"]
-        iris = stack.Service("iris", {
+        services["iris"] = stack.Service("iris", {
             "IRIS_DATABASE_URL": pg.url(user="iris"),
             "IRIS_GRPC_PORT": str(grpc_port),
             "IRIS_HTTP_PORT": str(http_port),
             "IRIS_MAIL_DROP_DIR": str(VAR / "mail-drop"),
             "IRIS_VAPID_KEY_FILE": str(VAR / "iris" / "vapid-private-key"),
+            "COURIER_IDENTITY_ADDRESS": services["asgardian"].grpc,
         }, VAR / "logs", executable=str(bin_dir / "courier")).start()
-        started.append(("Iris", iris.stop))
-        print(f"iris       gRPC {iris.grpc}  REST {iris.http}  (mail drop {VAR / 'mail-drop'}; logs {iris.log})", flush=True)
+        started.append(("Iris", services["iris"].stop))
+        print(f"iris       gRPC {services['iris'].grpc}  REST {services['iris'].http}  (mail drop {VAR / 'mail-drop'})", flush=True)
+        print(f"logs       {VAR / 'logs'}", flush=True)
+        if admin_password:
+            print(f"\nfirst admin: {ADMIN_EMAIL} with the one-time password {admin_password}\n"
+                  "  (printed only now: log in and change it with PUT /user/profile)", flush=True)
 
         print("\nCourier is running. Ctrl-C stops everything.", flush=True)
         while not stop.is_set():
-            for name, process in (("iris", iris.process),):
+            for name, service in services.items():
+                process = service.process
                 if process.poll() is not None:
                     print(f"{name} stopped on its own (exit {process.returncode}); see {VAR / 'logs'}", file=sys.stderr)
                     failed.set()

@@ -32,6 +32,7 @@ public struct CourierServer: Sendable {
   private let authenticator: (any Authenticator)?
   private let backgroundServices: [any ServiceLifecycle.Service]
   private let readiness: @Sendable () async -> Bool
+  private let onDrain: @Sendable () -> Void
   private let logger: Logger
   private let control = ShutdownControl()
 
@@ -45,6 +46,9 @@ public struct CourierServer: Sendable {
   ///     (Asgardian `IsAuthenticated`, cached), or rejects every token when that is unset too.
   ///   - backgroundServices: run next to the servers, shut down after them.
   ///   - readiness: answers `/readyz` while the server is not shutting down.
+  ///   - onDrain: called when shutdown begins, before in-flight calls are waited for: end
+  ///     long-lived streams here (tell clients to reconnect elsewhere) so the drain need not wait
+  ///     for them.
   public init(
     name: String,
     settings: ServerSettings,
@@ -55,8 +59,10 @@ public struct CourierServer: Sendable {
     authenticator: (any Authenticator)?,
     backgroundServices: [any ServiceLifecycle.Service] = [],
     readiness: @escaping @Sendable () async -> Bool = { true },
+    onDrain: @escaping @Sendable () -> Void = {},
     logger: Logger
   ) {
+    self.onDrain = onDrain
     self.name = name
     self.settings = settings
     self.grpcServices = grpcServices
@@ -142,9 +148,10 @@ public struct CourierServer: Sendable {
         )
         await onListening(address.port, httpPort)
       },
-      drain: { [logger] in
+      drain: { [logger, onDrain] in
         logger.info("shutting down", metadata: ["grace": .string("\(settings.shutdownGrace)")])
         draining.set()
+        onDrain()
         health.enterNotServing()
         grpcServer.beginGracefulShutdown()
       }

@@ -35,6 +35,23 @@ public struct CourierServerInterceptor: ServerInterceptor {
     self.logger = logger
   }
 
+  /// The address part of a gRPC peer (`ipv4:127.0.0.1:5000`, `ipv6:[::1]:5000`), for rate limits
+  /// and logs; nil for peers without one (in-process, unix sockets).
+  static func host(ofPeer peer: String) -> String? {
+    if peer.hasPrefix("ipv4:") {
+      let rest = peer.dropFirst(5)
+      return rest.lastIndex(of: ":").map { String(rest[..<$0]) } ?? String(rest)
+    }
+    if peer.hasPrefix("ipv6:") {
+      let rest = peer.dropFirst(5)
+      if rest.hasPrefix("["), let close = rest.firstIndex(of: "]") {
+        return String(rest[rest.index(after: rest.startIndex)..<close])
+      }
+      return String(rest)
+    }
+    return nil
+  }
+
   public func intercept<Input: Sendable, Output: Sendable>(
     request: StreamingServerRequest<Input>,
     context: ServerContext,
@@ -54,7 +71,8 @@ public struct CourierServerInterceptor: ServerInterceptor {
       return StreamingServerResponse(of: Output.self, error: error)
     }
 
-    let callContext = CallContext(caller: caller, requestID: call.requestID)
+    let callContext = CallContext(
+      caller: caller, requestID: call.requestID, clientAddress: Self.host(ofPeer: context.remotePeer))
     let response: StreamingServerResponse<Output>
     do {
       response = try await CallContext.$current.withValue(callContext) {

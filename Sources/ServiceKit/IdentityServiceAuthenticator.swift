@@ -51,7 +51,8 @@ public final class IdentityServiceAuthenticator: Authenticator {
       case .unspecified, .UNRECOGNIZED: continue
       }
     }
-    return Caller(userID: response.principal.userID, roles: roles)
+    let session = response.principal.sessionID
+    return Caller(userID: response.principal.userID, roles: roles, sessionID: session.isEmpty ? nil : session)
   }
 }
 

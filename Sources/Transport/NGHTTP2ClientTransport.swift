@@ -119,8 +119,8 @@ public final class NGHTTP2ClientTransport: ClientTransport, Sendable {
     )
     let context = ClientContext(
       descriptor: descriptor,
-      remotePeer: connection.channel.remoteAddress.map { "\($0)" } ?? "unknown",
-      localPeer: connection.channel.localAddress.map { "\($0)" } ?? "unknown"
+      remotePeer: connection.channel.remoteAddress?.grpcPeer ?? "unknown",
+      localPeer: connection.channel.localAddress?.grpcPeer ?? "unknown"
     )
     defer {
       // The call is over for its caller: reset the stream if it is still open.

@@ -77,8 +77,8 @@ final class ServerConnectionHandler: ChannelInboundHandler {
       ),
       allocator: context.channel.allocator
     )
-    self.remotePeer = context.channel.remoteAddress.map { "\($0)" } ?? "unknown"
-    self.localPeer = context.channel.localAddress.map { "\($0)" } ?? "unknown"
+    self.remotePeer = context.channel.remoteAddress?.grpcPeer ?? "unknown"
+    self.localPeer = context.channel.localAddress?.grpcPeer ?? "unknown"
     if context.channel.isActive {
       self.start(context: context)
     }

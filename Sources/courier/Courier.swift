@@ -1,9 +1,13 @@
 // courier: the command line of Courier. One binary runs each service, so that a container image or
 // the local stack needs one build product.
 //
-//   courier iris              runs Iris (settings from environment variables)
-//   courier iris --help-env   lists the variables Iris reads, with their defaults
+//   courier asgardian         runs Asgardian (users, login, tokens)
+//   courier iris              runs Iris (mail, web push, live notifications)
+//   courier <service> --help-env   lists the variables the service reads, with their defaults
+//
+// Settings come from environment variables; the defaults are those of the local stack.
 import ArgumentParser
+import Asgardian
 import Foundation
 import Iris
 import ServiceKit
@@ -13,7 +17,7 @@ struct Courier: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "courier",
     abstract: "Runs Courier's services.",
-    subcommands: [IrisCommand.self]
+    subcommands: [AsgardianCommand.self, IrisCommand.self]
   )
 }
 
@@ -38,5 +42,21 @@ struct IrisCommand: AsyncParsableCommand {
       return
     }
     try await IrisApp.run()
+  }
+}
+
+struct AsgardianCommand: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "asgardian", abstract: "Runs Asgardian: users, login, tokens and password recovery.")
+
+  @Flag(help: "List the environment variables Asgardian reads, with their defaults, and exit.")
+  var helpEnv = false
+
+  func run() async throws {
+    if helpEnv {
+      printEnvironmentHelp(try await AsgardianApp.environmentDocumentation())
+      return
+    }
+    try await AsgardianApp.run()
   }
 }

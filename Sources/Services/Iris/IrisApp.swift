@@ -77,6 +77,7 @@ public enum IrisApp {
         LiveHub.Feeder(hub: hub),
       ],
       readiness: { (try? await pool.query("SELECT 1")) != nil },
+      onDrain: { hub.shutDown() },
       logger: logger)
     do {
       try await server.run(onListening: onListening)

@@ -98,18 +98,14 @@ final class LiveHub: Sendable {
     }
   }
 
-  /// Listens for announcements until shutdown and feeds the streams; on graceful shutdown, ends
-  /// every stream first so that the server's drain does not wait for them.
+  /// Listens for announcements until shutdown and feeds the streams. (The server ends the streams
+  /// themselves through `shutDown()` as soon as it starts draining.)
   struct Feeder: Service {
     let hub: LiveHub
 
     func run() async throws {
       let notifications = try await hub.pool.listen(to: LiveHub.channel)
-      await withGracefulShutdownHandler {
-        await cancelWhenGracefulShutdown { await hub.feed(from: notifications) }
-      } onGracefulShutdown: {
-        hub.shutDown()
-      }
+      await cancelWhenGracefulShutdown { await hub.feed(from: notifications) }
     }
   }
 

@@ -40,7 +40,7 @@ enum Check {
 
   /// One line: no CR or LF.
   static func oneLine(_ text: String, field: String) throws(RPCError) {
-    if text.contains(where: { $0 == "\n" || $0 == "\r" }) { throw invalid("\(field) must be one line") }
+    if text.unicodeScalars.contains(where: { $0 == "\n" || $0 == "\r" }) { throw invalid("\(field) must be one line") }
   }
 
   /// The caller of a route that needs a signed-in user, as a user id.

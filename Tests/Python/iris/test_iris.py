@@ -19,6 +19,7 @@ import pathlib
 import queue
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -84,22 +85,39 @@ def workdir(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def pg(workdir):
-    cluster = stack.Postgres(workdir / "pg", durable=False).start()
+def pg():
+    # Not under pytest's tmp_path: that is private to root, and Postgres runs as `postgres`.
+    cluster = stack.Postgres(tempfile.mkdtemp(prefix="courier-pg-"), durable=False).start()
     yield cluster
     cluster.stop(remove=True)
 
 
 @pytest.fixture(scope="module")
-def asgardian(pg, workdir):
-    pg.prepare_courier_database("asgardian_db")
+def broker(workdir):
+    tansu = stack.Tansu(workdir / "tansu").start()
+    yield tansu
+    tansu.stop()
+
+
+@pytest.fixture(scope="module")
+def iris_grpc_port():
+    """The main Iris' gRPC port, chosen before Asgardian starts so that Asgardian can mail through it."""
+    return stack.free_port()
+
+
+@pytest.fixture(scope="module")
+def asgardian(pg, workdir, broker, iris_grpc_port):
+    pg.prepare_courier_database("asgardian_db", bin_dir=stack.swift_bin_dir())
     service = stack.Service("asgardian", {
         "ASGARDIAN_DATABASE_URL": pg.url(user="asgardian", database="asgardian_db"),
         "ASGARDIAN_GRPC_PORT": "0",
         "ASGARDIAN_HTTP_PORT": "0",
         "ASGARDIAN_BOOTSTRAP_ADMIN_EMAIL": ADMIN_EMAIL,
         "ASGARDIAN_BOOTSTRAP_ADMIN_PASSWORD": ADMIN_PASSWORD,
-        "ASGARDIAN_SIGNING_KEY_FILE": str(workdir / "asgardian-signing-key"),
+        "ASGARDIAN_KEY_FILE": str(workdir / "asgardian-signing-key"),
+        "ASGARDIAN_SCRYPT_LOG_N": "12",
+        "COURIER_KAFKA_BOOTSTRAP": broker.bootstrap,
+        "COURIER_IRIS_ADDRESS": f"127.0.0.1:{iris_grpc_port}",
     }, workdir / "asgardian").start()
     yield service
     assert service.stop() == 0, f"asgardian did not stop cleanly{stack.tail(service.log)}"
@@ -171,8 +189,9 @@ def smtp(workdir):
 
 
 @pytest.fixture(scope="module")
-def iris(pg, workdir, asgardian, smtp, push_service):
-    service = start_iris(pg, workdir, asgardian, "main", IRIS_MAIL_TRANSPORT="smtp", IRIS_SMTP_PORT=str(smtp.port),
+def iris(pg, workdir, asgardian, smtp, push_service, iris_grpc_port):
+    service = start_iris(pg, workdir, asgardian, "main", IRIS_GRPC_PORT=str(iris_grpc_port),
+                         IRIS_MAIL_TRANSPORT="smtp", IRIS_SMTP_PORT=str(smtp.port),
                          IRIS_SMTP_SECURITY="none", IRIS_PUSH_CA_FILE=push_service.ca)
     yield service
     assert service.stop() == 0, f"iris did not stop cleanly on SIGTERM{stack.tail(service.log)}"
@@ -335,7 +354,7 @@ def test_starttls_and_auth(pg, workdir, asgardian, pb):
 
 def new_subscription(push_service, iris, **body):
     response = requests.post(f"{push_service.base}/control/subscriptions", json=body, verify=push_service.ca, timeout=30)
-    assert response.status_code == 200, response.text
+    assert response.status_code == 201, response.text
     return response.json()
 
 
@@ -348,7 +367,7 @@ def register(iris, token, subscription, **extra):
 
 def received_pushes(push_service, name):
     response = requests.get(f"{push_service.base}/control/received", verify=push_service.ca, timeout=30)
-    return [r for r in response.json() if r["name"] == name]
+    return [r for r in response.json()["received"] if r["name"] == name]
 
 
 def push_request(pb, user_id, **fields):

@@ -1,7 +1,3 @@
-// Asgardian's process wiring, written against the agreed ServiceKit API (plan/servicekit-api.md).
-// It is kept out of the build (AsgardianApp.swift.pending) until ServiceKit lands: then rename it to
-// AsgardianApp.swift, add "ServiceKit", "Transport" and ServiceLifecycle to the Asgardian target's
-// dependencies, and remove it from the target's `exclude`.
 import ContractRuntime
 import EventSource
 import Foundation
@@ -29,6 +25,18 @@ import ServiceLifecycle
 ///   when no admin exists (never a default password).
 package enum AsgardianApp {
   package static func run(environment: ServiceEnvironment = ServiceEnvironment()) async throws {
+    try await run(environment: environment, documentationOnly: false)
+  }
+
+  /// Every variable Asgardian reads, with its default and meaning.
+  package static func environmentDocumentation(
+    environment: ServiceEnvironment = ServiceEnvironment()
+  ) async throws -> [(name: String, defaultValue: String, doc: String)] {
+    try await run(environment: environment, documentationOnly: true)
+    return environment.documentation
+  }
+
+  private static func run(environment: ServiceEnvironment, documentationOnly: Bool) async throws {
     let settings = try ServerSettings(
       prefix: "ASGARDIAN", defaultGRPCPort: 50051, defaultHTTPPort: 8081, environment: environment)
     ServiceLogging.bootstrap(service: "asgardian", level: settings.logLevel)
@@ -36,12 +44,17 @@ package enum AsgardianApp {
     let logger = Logger(label: "courier.asgardian")
 
     let databaseURL = environment.string(
-      "ASGARDIAN_DATABASE_URL", default: "postgresql://postgres@127.0.0.1:5432/courier",
+      "ASGARDIAN_DATABASE_URL", default: "postgresql://asgardian@127.0.0.1:55432/courier",
       "libpq connection string of Asgardian's database (schemas asgardian and event_source)")
     let kafkaBootstrap = environment.string(
-      "COURIER_KAFKA_BOOTSTRAP", default: "127.0.0.1:9092", "host:port of a Kafka (or Tansu) broker")
+      "COURIER_KAFKA_BOOTSTRAP", default: "127.0.0.1:59092", "host:port of a Kafka (or Tansu) broker")
     let irisAddress = environment.string(
       "COURIER_IRIS_ADDRESS", default: "127.0.0.1:50052", "host:port of Iris' gRPC (welcome and recovery mail)")
+    let bootstrapEmail = environment.optionalString(
+      "ASGARDIAN_BOOTSTRAP_ADMIN_EMAIL", "email of the first admin, created when no admin exists")
+    let bootstrapPassword = environment.optionalString(
+      "ASGARDIAN_BOOTSTRAP_ADMIN_PASSWORD", "password of the first admin (8 to 128 characters)")
+    if documentationOnly { return }
     let configuration = try configuration(environment)
 
     let pool = PostgresPool(configuration: PostgresConfiguration(connectionString: databaseURL, applicationName: "asgardian"))
@@ -54,11 +67,7 @@ package enum AsgardianApp {
     let core = AsgardianCore(pool: pool, events: store, configuration: configuration, mailer: mailer, logger: logger)
     try await core.migrate()
 
-    if let email = environment.optionalString(
-      "ASGARDIAN_BOOTSTRAP_ADMIN_EMAIL", "email of the first admin, created when no admin exists"),
-      let password = environment.optionalString(
-        "ASGARDIAN_BOOTSTRAP_ADMIN_PASSWORD", "password of the first admin (8 to 128 characters)")
-    {
+    if let email = bootstrapEmail, let password = bootstrapPassword {
       do {
         try await core.bootstrapAdmin(email: email, password: password)
       } catch BootstrapAdminError.adminExists {
@@ -110,7 +119,7 @@ package enum AsgardianApp {
       signing = try SigningKey(id: id, base64PrivateKey: seed)
     } else {
       let path = environment.string(
-        "ASGARDIAN_KEY_FILE", default: ".run/asgardian/signing.key",
+        "ASGARDIAN_KEY_FILE", default: "var/asgardian/signing-key",
         "local runs without ASGARDIAN_SIGNING_KEY: the key file, made on first start")
       signing = try SigningKeyFile.loadOrCreate(path: path)
     }
