@@ -51,6 +51,12 @@ public final class NGHTTP2ClientTransport: ClientTransport, Sendable {
     }
   }
 
+  deinit {
+    // A transport that was never run (its client shut down before `connect()` started) still owns
+    // an unfulfilled promise; NIO treats dropping one as a leak.
+    beginGracefulShutdown()
+  }
+
   /// Runs until ``beginGracefulShutdown()`` or until its task is cancelled: connects eagerly, then
   /// reconnects on demand.
   public func connect() async throws {
