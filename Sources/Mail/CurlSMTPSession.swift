@@ -10,11 +10,8 @@ internal import Foundation
 /// One SMTP submission through libcurl's easy interface: the only file of the module that
 /// touches C. ``perform(_:)`` blocks; call it on ``SMTPWorkerThread``.
 ///
-/// `curl_easy_setopt` and `curl_easy_getinfo` are C variadic functions, which Swift cannot call,
-/// and the shim is a header only. So they are looked up once with `dlsym` and called through
-/// fixed prototypes, one per argument kind (`long`, pointer). On the System V x86-64 and
-/// AAPCS64 (Linux) calling conventions, integer and pointer variadic arguments travel exactly
-/// like fixed ones, which is what makes this sound there; it is not on Apple's arm64 ABI.
+/// `curl_easy_setopt` and `curl_easy_getinfo` are variadic; the shim's header gives them fixed
+/// signatures (`courier_curl_setopt_long` and friends) so that C makes the variadic call.
 enum CurlSMTPSession {
   /// What to send, resolved from an ``SMTPConfiguration`` and a ``MailMessage``.
   struct Request: Sendable {
@@ -55,29 +52,8 @@ enum CurlSMTPSession {
     var lastReply: String
   }
 
-  private typealias SetLong = @convention(c) (UnsafeMutableRawPointer?, CURLoption, Int) -> CURLcode
-  private typealias SetPointer = @convention(c) (UnsafeMutableRawPointer?, CURLoption, UnsafeRawPointer?) -> CURLcode
-  private typealias GetLong =
-    @convention(c) (UnsafeMutableRawPointer?, CURLINFO, UnsafeMutablePointer<Int>?) -> CURLcode
-
-  private struct Entry: @unchecked Sendable {
-    var setLong: SetLong
-    var setPointer: SetPointer
-    var getLong: GetLong
-  }
-
-  /// `curl_global_init` once, before the first handle, and the variadic entry points.
-  private static let entry: Entry? = {
-    guard curl_global_init(Int(CURL_GLOBAL_DEFAULT)) == CURLE_OK else { return nil }
-    let process = dlopen(nil, RTLD_NOW)
-    guard let setopt = dlsym(process, "curl_easy_setopt"), let getinfo = dlsym(process, "curl_easy_getinfo") else {
-      return nil
-    }
-    return Entry(
-      setLong: unsafeBitCast(setopt, to: SetLong.self),
-      setPointer: unsafeBitCast(setopt, to: SetPointer.self),
-      getLong: unsafeBitCast(getinfo, to: GetLong.self))
-  }()
+  /// `curl_global_init` once, before the first handle.
+  private static let initialized: Bool = curl_global_init(Int(CURL_GLOBAL_DEFAULT)) == CURLE_OK
 
   /// The bytes still to upload and the server's replies, shared with the C callbacks.
   private final class Exchange {
@@ -119,7 +95,7 @@ enum CurlSMTPSession {
 
   /// Sends one mail; blocks for up to the request's timeout.
   static func perform(_ request: Request) -> Result {
-    guard let entry else {
+    guard initialized else {
       return Result(failure: .configuration, message: "libcurl could not be initialised", replyCode: 0, lastReply: "")
     }
     guard let handle = curl_easy_init() else {
@@ -138,10 +114,10 @@ enum CurlSMTPSession {
 
     var setupError = CURLE_OK
     func set(_ option: CURLoption, _ value: Int) {
-      if setupError == CURLE_OK { setupError = entry.setLong(handle, option, value) }
+      if setupError == CURLE_OK { setupError = courier_curl_setopt_long(handle, option, value) }
     }
     func set(_ option: CURLoption, _ value: UnsafeRawPointer?) {
-      if setupError == CURLE_OK { setupError = entry.setPointer(handle, option, value) }
+      if setupError == CURLE_OK { setupError = courier_curl_setopt_pointer(handle, option, value) }
     }
     func set(_ option: CURLoption, _ value: String) {
       value.withCString { set(option, UnsafeRawPointer($0)) }  // libcurl copies string options
@@ -175,7 +151,7 @@ enum CurlSMTPSession {
 
     let code = curl_easy_perform(handle)
     var replyCode = 0
-    _ = entry.getLong(handle, CURLINFO_RESPONSE_CODE, &replyCode)
+    _ = courier_curl_getinfo_long(handle, CURLINFO_RESPONSE_CODE, &replyCode)
     let lastReply = exchange.replyLines.last ?? ""
     if code == CURLE_OK {
       return Result(failure: nil, message: "", replyCode: replyCode, lastReply: lastReply)
