@@ -449,6 +449,31 @@ def test_gone_subscription_is_removed(iris, pb, push_service, user_token):
     assert subscription["endpoint"] not in [s["endpoint"] for s in listed]
 
 
+def test_push_service_errors_are_retried_then_sent(iris, pb, push_service, user_token, admin_token):
+    token, user_id = user_token
+    vapid = requests.get(f"{iris.http}/notifications/push/vapid-public-key", timeout=30).json()["publicKey"]
+    # A user whose only subscription answers 500 twice, then 201.
+    listed = requests.get(f"{iris.http}/notifications/push/subscriptions",
+                          headers={"Authorization": f"Bearer {token}"}, timeout=30).json().get("subscriptions", [])
+    for old in listed:
+        requests.delete(f"{iris.http}/notifications/push/subscriptions/{old['subscriptionId']}",
+                        headers={"Authorization": f"Bearer {token}"}, timeout=30).raise_for_status()
+    subscription = new_subscription(push_service, iris, application_server_key=vapid)
+    assert register(iris, token, subscription).status_code == 200
+    requests.post(f"{push_service.base}/control/behaviour",
+                  json={"name": subscription["name"], "mode": "fail", "count": 2, "status": 503},
+                  verify=push_service.ca, timeout=30).raise_for_status()
+    with grpc.insecure_channel(iris.grpc) as channel:
+        reply = pb.iris_grpc.NotificationServiceStub(channel).SendPushNotification(push_request(pb, user_id))
+    assert reply.status == pb.iris.DELIVERY_STATUS_RETRYING and reply.pushed_subscription_count == 0
+    delivery = eventually(
+        lambda: next((d for d in deliveries(iris, admin_token) if d["deliveryId"] == reply.delivery_id
+                      and d["status"] == "DELIVERY_STATUS_SENT"), None), "the push delivery to become SENT")
+    assert delivery["attemptCount"] == 3 and delivery["pushedSubscriptionCount"] == 1
+    statuses = [p["status"] for p in received_pushes(push_service, subscription["name"])]
+    assert statuses == [503, 503, 201]
+
+
 def test_push_to_a_user_without_subscriptions_is_skipped(iris, pb):
     with grpc.insecure_channel(iris.grpc) as channel:
         reply = pb.iris_grpc.NotificationServiceStub(channel).SendPushNotification(push_request(pb, str(uuid.uuid4())))
