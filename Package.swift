@@ -29,6 +29,7 @@ let package = Package(
     .executable(name: "interop-client", targets: ["InteropClient"]),
     .library(name: "EventSource", targets: ["EventSource"]),
     .library(name: "Asgardian", targets: ["Asgardian"]),
+    .library(name: "Hermes", targets: ["Hermes"]),
     .executable(name: "courier-events", targets: ["courier-events"]),
   ],
   dependencies: [
@@ -47,6 +48,8 @@ let package = Package(
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
     // Asgardian: Ed25519 token signatures, SHA-256 token hashes, scrypt password hashes.
     .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+    // Hermes: the S3 receipt bucket's HTTP client.
+    .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
   ],
   targets: [
     // The build-tool plugin: runs the system protoc over proto/ with our three generators.
@@ -376,6 +379,29 @@ let package = Package(
         .product(name: "SwiftProtobuf", package: "swift-protobuf"),
         .product(name: "Crypto", package: "swift-crypto"),
       ],
+      swiftSettings: swiftSettings
+    ),
+
+    // Hermes: payloads, deliverers, positions, subscriptions and receipts (see Sources/Services/Hermes/README.md).
+    .target(
+      name: "Hermes",
+      dependencies: [
+        "Generated",
+        "ContractRuntime",
+        "Postgres",
+        "EventSource",
+        "Kafka",
+        .product(name: "GRPCCore", package: "grpc-swift-2"),
+        .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+        .product(name: "Logging", package: "swift-log"),
+        .product(name: "Crypto", package: "swift-crypto"),
+        .product(name: "AsyncHTTPClient", package: "async-http-client"),
+        .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "NIOHTTP1", package: "swift-nio"),
+      ],
+      path: "Sources/Services/Hermes",
+      // The process wiring waits for ServiceKit; it joins the build when ServiceKit lands.
+      exclude: ["README.md", "HermesApp.swift.pending"],
       swiftSettings: swiftSettings
     ),
   ]
