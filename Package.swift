@@ -404,5 +404,21 @@ let package = Package(
       exclude: ["README.md", "HermesApp.swift.pending"],
       swiftSettings: swiftSettings
     ),
+    .testTarget(
+      name: "HermesTests",
+      dependencies: [
+        "Hermes",
+        "CourierTestSupport",
+        "Postgres",
+        "EventSource",
+        "Kafka",
+        "Generated",
+        "ContractRuntime",
+        .product(name: "GRPCCore", package: "grpc-swift-2"),
+        .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+        .product(name: "Crypto", package: "swift-crypto"),
+      ],
+      swiftSettings: swiftSettings
+    ),
   ]
 )
