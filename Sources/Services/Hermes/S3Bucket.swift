@@ -68,7 +68,7 @@ public struct S3Bucket: Bucket {
     for (name, value) in headers { request.headers.add(name: name, value: value) }
     request.headers.add(name: "authorization", value: signature.authorization)
     if !body.isEmpty || method == .PUT {
-      request.headers.add(name: "content-length", value: String(body.count))
+      // The client sets Content-Length from the buffer.
       request.body = .bytes(ByteBuffer(bytes: body))
     }
     let seconds = timeout.components.seconds
