@@ -29,10 +29,11 @@ extension HermesCore {
     let headers = eventHeaders
     let validator = configuration.fixes
     return try await pool.withTransaction { tx in
+      // Lock first, then read the previous fix: concurrent fixes of one deliverer see each other.
+      _ = try await tx.query("SELECT 1 FROM hermes.deliverers WHERE id = \(delivererID) FOR UPDATE")
       guard let row = try await tx.query("SELECT * FROM hermes.deliverer_rows WHERE id = \(delivererID)").first else {
         throw RPCError(code: .failedPrecondition, message: "you are not registered as a deliverer")
       }
-      _ = try await tx.query("SELECT 1 FROM hermes.deliverers WHERE id = \(delivererID) FOR UPDATE")
       let deliverer = try DelivererRow(row)
       let moment = now()
       if let reason = validator.rejection(of: location, previous: deliverer.previousFix, now: moment) {
