@@ -1,5 +1,6 @@
 import ContractRuntime
 import CourierTestSupport
+import EventSource
 import Foundation
 import Generated
 import GRPCCore
@@ -51,6 +52,31 @@ struct AdminTests {
       }
       #expect(try await h.lastSeq() == before)
       #expect(try await h.pool.query("SELECT count(*) FROM hermes.payloads")[0].decode(Int.self, at: 0) == payloadsBefore)
+    }
+  }
+
+  @Test("Asgardian unreachable: registration is UNAVAILABLE and writes nothing; the handler fails and is dead-lettered")
+  func asgardianDown() async throws {
+    try await Harness.with { h in
+      let (payload, _, caller) = try await h.carriedPayload()
+      try await h.subscribe(payload)
+      let before = try await h.lastSeq()
+      h.directory.setDown(true)
+      await expectCode(.unavailable) { try await h.registerPayload() }
+      #expect(try await h.lastSeq() == before)
+      _ = try await h.report(h.location(), as: caller)
+      let records = try await h.records(type: Harness.moved, after: before)
+      // The harness's policy gives up after 3 attempts: the event is dead-lettered, nobody notified,
+      // and it stays unprocessed (replayable once Asgardian is back).
+      #expect(try await h.consumer.handle(records[0]) == .deadLettered)
+      #expect(h.notifier.calls == (0, 0))
+      let id = try await h.pool.query(
+        "SELECT id FROM event_source.events WHERE seq > \(before) AND type = \(Harness.moved)")[0].decode(UUID.self, at: 0)
+      let delivery = try await h.pool.query(
+        "SELECT status, attempts FROM event_source.deliveries WHERE consumer = 'hermes' AND event_id = \(id)")
+      let (status, attempts) = try delivery[0].decode((String, Int).self)
+      #expect(status == "dead" && attempts == 3)
+      #expect(try await !h.pool.query("SELECT processed FROM event_source.events WHERE id = \(id)")[0].decode(Bool.self, at: 0))
     }
   }
 

@@ -26,8 +26,12 @@ final class TestClock: Sendable {
 final class FakeDirectory: UserDirectory {
   private let users = Mutex<[String: Courier_Asgardian_V1_User]>([:])
   private let calls = Mutex(0)
+  private let down = Mutex(false)
 
   var lookups: Int { calls.withLock { $0 } }
+
+  /// While true, every look-up fails as if Asgardian were unreachable.
+  func setDown(_ value: Bool) { down.withLock { $0 = value } }
 
   /// Adds a user and returns its id.
   @discardableResult
@@ -49,6 +53,7 @@ final class FakeDirectory: UserDirectory {
 
   func user(id: String) async throws -> Courier_Asgardian_V1_User? {
     calls.withLock { $0 += 1 }
+    if down.withLock({ $0 }) { throw RPCError(code: .unavailable, message: "the fake Asgardian is down") }
     return users.withLock { $0[id] }
   }
 }
