@@ -79,6 +79,33 @@ struct FixTests {
     }
   }
 
+  @Test("ReportLocation through the generated service protocol: a missing location is a rejection, not an error")
+  func streamThroughService() async throws {
+    try await Harness.with { h in
+      let (_, _, caller) = try await h.carriedPayload()
+      let requests: [Courier_Hermes_V1_ReportLocationRequest] = [
+        .with { $0.location = h.location(secondsAgo: 5) }, Courier_Hermes_V1_ReportLocationRequest(),
+      ]
+      let stream = AsyncThrowingStream<Courier_Hermes_V1_ReportLocationRequest, any Error> { continuation in
+        for request in requests { continuation.yield(request) }
+        continuation.finish()
+      }
+      let response = try await h.call(as: caller) {
+        try await h.delivererService.reportLocation(request: RPCAsyncSequence(wrapping: stream), context: .test)
+      }
+      #expect(response.acceptedCount == 1 && response.rejectedCount == 1)
+      #expect(response.rejections.first?.reason == .missingPoint && response.rejections.first?.index == 1)
+      let plain = Caller(userID: h.directory.add(), roles: ["user"])
+      await expectCode(.permissionDenied) {
+        try await h.call(as: plain) {
+          try await h.delivererService.reportLocation(
+            request: RPCAsyncSequence(wrapping: AsyncThrowingStream<Courier_Hermes_V1_ReportLocationRequest, any Error> { $0.finish() }),
+            context: .test)
+        }
+      }
+    }
+  }
+
   @Test("ReportLocation: counts accepted and rejected fixes of a stream and lists the rejections")
   func stream() async throws {
     try await Harness.with { h in
