@@ -33,6 +33,7 @@ let package = Package(
     .library(name: "Mail", targets: ["Mail"]),
     .library(name: "WebPush", targets: ["WebPush"]),
     .executable(name: "courier", targets: ["courier"]),
+    .library(name: "Hermes", targets: ["Hermes"]),
     .executable(name: "courier-events", targets: ["courier-events"]),
   ],
   dependencies: [
@@ -500,8 +501,50 @@ let package = Package(
       dependencies: [
         "Iris",
         "Asgardian",
+        "Hermes",
         "ServiceKit",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
+      ],
+      swiftSettings: swiftSettings
+    ),
+      // Hermes: payloads, deliverers, positions, subscriptions and receipts (see Sources/Services/Hermes/README.md).
+    .target(
+      name: "Hermes",
+      dependencies: [
+        "Generated",
+        "ContractRuntime",
+        "Postgres",
+        "EventSource",
+        "Kafka",
+        "ServiceKit",
+        "Transport",
+        "Gateway",
+        .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        .product(name: "GRPCCore", package: "grpc-swift-2"),
+        .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+        .product(name: "Logging", package: "swift-log"),
+        .product(name: "Crypto", package: "swift-crypto"),
+        .product(name: "AsyncHTTPClient", package: "async-http-client"),
+        .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "NIOHTTP1", package: "swift-nio"),
+      ],
+      path: "Sources/Services/Hermes",
+      exclude: ["README.md"],
+      swiftSettings: swiftSettings
+    ),
+    .testTarget(
+      name: "HermesTests",
+      dependencies: [
+        "Hermes",
+        "CourierTestSupport",
+        "Postgres",
+        "EventSource",
+        "Kafka",
+        "Generated",
+        "ContractRuntime",
+        .product(name: "GRPCCore", package: "grpc-swift-2"),
+        .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+        .product(name: "Crypto", package: "swift-crypto"),
       ],
       swiftSettings: swiftSettings
     ),

@@ -13,6 +13,7 @@ DEBIAN_PACKAGES=(
   libnghttp2-dev nghttp2-client            # HTTP/2 for the gRPC transport; h2load for benchmarks
   libpq-dev postgresql                     # Postgres client library and a server for tests
   libcurl4-openssl-dev                     # Iris' SMTP client
+  poppler-utils                            # pdftotext reads Hermes' receipts back in tests
   nginx-light                              # the ingress
   wrk                                      # HTTP/1.1 load for scripts/bench-rest.sh
   pkg-config gcc make python3-venv

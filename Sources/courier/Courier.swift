@@ -3,12 +3,14 @@
 //
 //   courier asgardian         runs Asgardian (users, login, tokens)
 //   courier iris              runs Iris (mail, web push, live notifications)
+//   courier hermes            runs Hermes (payloads, deliverers, positions, subscriptions, receipts)
 //   courier <service> --help-env   lists the variables the service reads, with their defaults
 //
 // Settings come from environment variables; the defaults are those of the local stack.
 import ArgumentParser
 import Asgardian
 import Foundation
+import Hermes
 import Iris
 import ServiceKit
 
@@ -17,7 +19,7 @@ struct Courier: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "courier",
     abstract: "Runs Courier's services.",
-    subcommands: [AsgardianCommand.self, IrisCommand.self]
+    subcommands: [AsgardianCommand.self, IrisCommand.self, HermesCommand.self]
   )
 }
 
@@ -58,5 +60,14 @@ struct AsgardianCommand: AsyncParsableCommand {
       return
     }
     try await AsgardianApp.run()
+  }
+}
+
+struct HermesCommand: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "hermes", abstract: "Runs Hermes: payloads, deliverers, positions, subscriptions and receipts.")
+
+  func run() async throws {
+    try await HermesApp.run()
   }
 }

@@ -1,0 +1,158 @@
+import ContractRuntime
+import EventSource
+import Foundation
+import Gateway
+import Generated
+import GRPCCore
+import Kafka
+import Logging
+import Postgres
+package import ServiceKit
+import ServiceLifecycle
+
+/// Runs Hermes: reads its settings from the environment, opens and migrates its database, and serves
+/// TrackingService, DeliveryAdminService and DelivererService (gRPC + REST) until SIGTERM, with the
+/// outbox relay, the consumer of its own events (group `hermes`) and the live-position hub as
+/// background services.
+///
+/// Environment (besides ServerSettings' `HERMES_GRPC_*`, `HERMES_HTTP_*`, `LOG_LEVEL`,
+/// `COURIER_IDENTITY_ADDRESS`):
+/// - `HERMES_DATABASE_URL`, `COURIER_KAFKA_BOOTSTRAP`, `COURIER_IRIS_ADDRESS`
+/// - `HERMES_MAIL_INTERVAL`: at most one tracking mail per subscriber and payload per interval (15m).
+/// - `HERMES_TRACKING_URL`: the user client's tracking page that notifications link to.
+/// - `HERMES_BUCKET`: `folder` (default; `HERMES_BUCKET_FOLDER`) or `s3` (`HERMES_S3_ENDPOINT`,
+///   `HERMES_S3_BUCKET`, `HERMES_S3_REGION`, `HERMES_S3_ACCESS_KEY_ID`, `HERMES_S3_SECRET_ACCESS_KEY`).
+package enum HermesApp {
+  package static func run(environment: ServiceEnvironment = ServiceEnvironment()) async throws {
+    let settings = try ServerSettings(
+      prefix: "HERMES", defaultGRPCPort: 50053, defaultHTTPPort: 8083, environment: environment)
+    ServiceLogging.bootstrap(service: "hermes", level: settings.logLevel)
+    _ = ServiceMetrics.bootstrap()
+    let logger = Logger(label: "courier.hermes")
+
+    let databaseURL = environment.string(
+      "HERMES_DATABASE_URL", default: "postgresql://hermes@127.0.0.1:55432/courier",
+      "libpq connection string of Hermes' database (schemas hermes and event_source)")
+    let kafkaBootstrap = environment.string(
+      "COURIER_KAFKA_BOOTSTRAP", default: "127.0.0.1:59092", "host:port of a Kafka (or Tansu) broker")
+    let irisAddress = environment.string(
+      "COURIER_IRIS_ADDRESS", default: "127.0.0.1:50052", "host:port of Iris' gRPC (push and mail)")
+    let identityAddress = environment.string(
+      "COURIER_IDENTITY_ADDRESS", default: "127.0.0.1:50051", "host:port of Asgardian's gRPC (GetUserData)")
+    let configuration = HermesConfiguration(
+      mailInterval: try environment.duration(
+        "HERMES_MAIL_INTERVAL", default: .seconds(15 * 60), "at most one tracking mail per subscriber and payload per interval"),
+      trackingURL: environment.string(
+        "HERMES_TRACKING_URL", default: "http://127.0.0.1:8080/app/tracking", "the tracking page notifications link to"))
+    let bucket = try bucket(environment)
+
+    let pool = PostgresPool(configuration: PostgresConfiguration(connectionString: databaseURL, applicationName: "hermes"))
+    let store = EventStore(pool: pool, producer: "hermes")
+    try await store.migrate()
+
+    let (irisHost, irisPort) = try hostAndPort(irisAddress, variable: "COURIER_IRIS_ADDRESS")
+    let iris = try ServiceClient(host: irisHost, port: irisPort)
+    let (identityHost, identityPort) = try hostAndPort(identityAddress, variable: "COURIER_IDENTITY_ADDRESS")
+    let identity = try ServiceClient(host: identityHost, port: identityPort)
+    let users = IdentityServiceUserDirectory(client: identity.client)
+    let notifier = IrisNotifier(client: iris.client)
+    let hub = PositionHub()
+    let core = HermesCore(
+      pool: pool, events: store, configuration: configuration, users: users, bucket: bucket, hub: hub, logger: logger)
+    try await core.migrate()
+
+    let (kafkaHost, kafkaPort) = try hostAndPort(kafkaBootstrap, variable: "COURIER_KAFKA_BOOTSTRAP")
+    let kafka = KafkaConfiguration(bootstrapServers: [.init(host: kafkaHost, port: kafkaPort)])
+    let relay = EventRelay(
+      store: store, kafka: kafka, configuration: .init(topics: CourierContracts.events.bindings.map(\.topic)))
+    let consumer = PayloadEvents(configuration: configuration, users: users, notifier: notifier, bucket: bucket)
+      .consumer(store: store, kafka: kafka)
+
+    let tracking = TrackingServiceImpl(core: core)
+    let admin = DeliveryAdminServiceImpl(core: core)
+    let deliverer = DelivererServiceImpl(core: core)
+    let server = CourierServer(
+      name: "hermes",
+      settings: settings,
+      grpcServices: [tracking, admin, deliverer],
+      restRoutes: Courier_Hermes_V1_TrackingService_REST.routes(for: tracking)
+        + Courier_Hermes_V1_DeliveryAdminService_REST.routes(for: admin)
+        + Courier_Hermes_V1_DelivererService_REST.routes(for: deliverer),
+      openAPIDocuments: [
+        Courier_Hermes_V1_TrackingService_REST.openAPIDocument,
+        Courier_Hermes_V1_DeliveryAdminService_REST.openAPIDocument,
+        Courier_Hermes_V1_DelivererService_REST.openAPIDocument,
+      ],
+      contracts: [Courier_Hermes_V1_Hermes_Contract.file],
+      authenticator: nil,  // IsAuthenticated on Asgardian (settings.identityAddress), cached
+      backgroundServices: [
+        iris, identity, Loop { try await relay.run() }, Loop { try await consumer.run() },
+        Loop { try await hub.run(pool: pool) },
+      ],
+      readiness: { (try? await pool.query("SELECT 1")) != nil },
+      logger: logger)
+    do {
+      try await server.run()
+    } catch {
+      await relay.close()
+      await pool.close()
+      throw error
+    }
+    await relay.close()
+    await pool.close()
+  }
+
+  /// The receipt bucket: a folder by default, or S3.
+  static func bucket(_ environment: ServiceEnvironment) throws -> any Bucket {
+    let kind = environment.string("HERMES_BUCKET", default: "folder", "where receipts go: folder or s3")
+    switch kind {
+    case "folder":
+      let path = environment.string("HERMES_BUCKET_FOLDER", default: "var/hermes/bucket", "the receipt folder")
+      return try FolderBucket(root: URL(fileURLWithPath: path))
+    case "s3":
+      guard
+        let endpoint = environment.optionalString("HERMES_S3_ENDPOINT", "S3 endpoint URL, such as https://s3.eu-central-1.amazonaws.com")
+          .flatMap(URL.init(string:)),
+        let name = environment.optionalString("HERMES_S3_BUCKET", "the S3 bucket's name"),
+        let key = environment.optionalString("HERMES_S3_ACCESS_KEY_ID", "S3 access key id"),
+        let secret = environment.optionalString("HERMES_S3_SECRET_ACCESS_KEY", "S3 secret access key")
+      else {
+        throw InvalidSetting(
+          description: "HERMES_BUCKET=s3 needs HERMES_S3_ENDPOINT, HERMES_S3_BUCKET, HERMES_S3_ACCESS_KEY_ID and HERMES_S3_SECRET_ACCESS_KEY")
+      }
+      let region = environment.string("HERMES_S3_REGION", default: "us-east-1", "the bucket's region (SigV4 scope)")
+      return S3Bucket(
+        endpoint: endpoint, bucket: name, region: region,
+        credentials: .init(accessKeyID: key, secretAccessKey: secret))
+    default:
+      throw InvalidSetting(description: "HERMES_BUCKET must be folder or s3, got '\(kind)'")
+    }
+  }
+
+  static func hostAndPort(_ address: String, variable: String) throws -> (String, Int) {
+    guard let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...]),
+      (1...65535).contains(port)
+    else {
+      throw InvalidSetting(description: "\(variable): '\(address)' is not host:port")
+    }
+    return (String(address[..<colon]), port)
+  }
+}
+
+/// A setting that cannot be used (an address that is not host:port, an incomplete S3 setup).
+struct InvalidSetting: Error, CustomStringConvertible {
+  var description: String
+}
+
+/// A background loop as a ServiceLifecycle service: runs until cancelled at shutdown.
+struct Loop: Service {
+  let body: @Sendable () async throws -> Void
+
+  init(_ body: @escaping @Sendable () async throws -> Void) {
+    self.body = body
+  }
+
+  func run() async throws {
+    try await cancelWhenGracefulShutdown { try await body() }
+  }
+}

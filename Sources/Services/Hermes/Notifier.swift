@@ -1,0 +1,99 @@
+package import Generated
+package import GRPCCore
+
+/// One tracking notification for one subscriber, as Hermes hands it to Iris.
+package struct TrackingNotice: Sendable, Hashable {
+  /// `<event_id>:<user_id>`: Iris answers a repeated key with the earlier delivery.
+  package var idempotencyKey: String
+  package var userID: String
+  package var address: String
+  package var displayName: String
+  /// The subscriber's own name for the payload.
+  package var payloadTitle: String
+  package var trackingCode: String
+  package var status: Courier_Hermes_V1_DeliveryPayloadStatus
+  /// The subscriber's tracking page.
+  package var trackingURL: String
+
+  /// The human name of the status, as mails and pushes say it.
+  package var statusText: String {
+    switch status {
+    case .registered: "registered"
+    case .pickedUp: "picked up"
+    case .inTransit: "in transit"
+    case .delivered: "delivered"
+    case .failed: "failed"
+    default: "unknown"
+    }
+  }
+
+  /// The Iris push request: replaces the payload's previous notification (tag `payload:<code>`).
+  package var pushRequest: Courier_Iris_V1_SendPushNotificationRequest {
+    var request = Courier_Iris_V1_SendPushNotificationRequest()
+    request.idempotencyKey = idempotencyKey
+    request.userID = userID
+    request.title = "\(payloadTitle): \(statusText)"
+    request.body = "Your delivery \(trackingCode) has moved."
+    request.url = trackingURL
+    request.tag = "payload:\(trackingCode)"
+    return request
+  }
+
+  /// The Iris mail request, template `payload-update`.
+  package var mailRequest: Courier_Iris_V1_SendMailRequest {
+    var request = Courier_Iris_V1_SendMailRequest()
+    request.idempotencyKey = idempotencyKey
+    request.recipient.address = address
+    request.recipient.name = displayName
+    request.userID = userID
+    var template = Courier_Iris_V1_MailTemplate()
+    template.name = "payload-update"
+    let variables = [
+      ("display_name", displayName), ("payload_title", payloadTitle), ("status", statusText),
+      ("tracking_code", trackingCode), ("tracking_url", trackingURL),
+    ]
+    template.variables = variables.map { name, value in
+      var variable = Courier_Iris_V1_TemplateVariable()
+      variable.name = name
+      variable.value = value
+      return variable
+    }
+    request.template = template
+    return request
+  }
+}
+
+/// Sends tracking notifications. Production: ``IrisNotifier`` (Iris' NotificationService over
+/// gRPC); unit tests use an in-process fake. Both calls must be safe to repeat with the same key.
+package protocol Notifier: Sendable {
+  /// Pushes to every browser the subscriber registered. Throws when Iris could not take it.
+  func push(_ notice: TrackingNotice) async throws
+  /// Mails the subscriber (template `payload-update`). Throws when Iris could not take it.
+  func mail(_ notice: TrackingNotice) async throws
+}
+
+/// ``Notifier`` over Iris' generated NotificationService client.
+package struct IrisNotifier<Transport: ClientTransport>: Notifier {
+  private let client: Courier_Iris_V1_NotificationService.Client<Transport>
+  private let timeout: Duration
+
+  /// - Parameter timeout: the deadline of each call.
+  package init(client: GRPCClient<Transport>, timeout: Duration = .seconds(10)) {
+    self.client = Courier_Iris_V1_NotificationService.Client(wrapping: client)
+    self.timeout = timeout
+  }
+
+  package func push(_ notice: TrackingNotice) async throws {
+    _ = try await client.sendPushNotification(notice.pushRequest, options: options)
+  }
+
+  package func mail(_ notice: TrackingNotice) async throws {
+    _ = try await client.sendMail(notice.mailRequest, options: options)
+  }
+
+  private var options: CallOptions {
+    var options = CallOptions.defaults
+    options.timeout = timeout
+    return options
+  }
+}

@@ -1,0 +1,191 @@
+package import ContractRuntime
+package import EventSource
+package import Foundation
+import Generated
+package import Kafka
+package import Logging
+import Postgres
+import SwiftProtobuf
+
+/// Hermes' consumer (group `hermes`) of its own two events.
+///
+/// - `DeliveryPayloadChangedLocation`: stores the payload's position (history kept), tells the
+///   payload's live watchers, and has Iris notify each subscriber: a push every time, a mail at most
+///   once per subscriber and payload per ``HermesConfiguration/mailInterval`` of event time, and
+///   always when the payload's status differs from the one last mailed. Disabled and deleted users
+///   and users who turned a channel off get nothing on it.
+/// - `DeliveryPayloadRegistered`: renders the receipt PDF, puts it in the bucket and records it.
+///
+/// Each handler runs in the consumer's transaction, so the writes and the processed mark commit
+/// together. Iris calls carry `<event_id>:<user_id>`: a retry after a failure repeats the calls with
+/// the same keys and Iris answers them with the earlier deliveries.
+package struct PayloadEvents: Sendable {
+  /// The consumer group, also the name in the event store's `deliveries`.
+  package static let group = "hermes"
+
+  /// The events this consumer reads.
+  package static var registry: EventRegistry {
+    EventRegistry([Courier_Events_V1_DeliveryPayloadChangedLocation.self, Courier_Events_V1_DeliveryPayloadRegistered.self])
+  }
+
+  let configuration: HermesConfiguration
+  let users: any UserDirectory
+  let notifier: any Notifier
+  let bucket: any Bucket
+  let logger: Logger
+
+  package init(
+    configuration: HermesConfiguration, users: any UserDirectory, notifier: any Notifier, bucket: any Bucket,
+    logger: Logger = Logger(label: "courier.hermes.events")
+  ) {
+    self.configuration = configuration
+    self.users = users
+    self.notifier = notifier
+    self.bucket = bucket
+    self.logger = logger
+  }
+
+  /// The handler for the consumer runner.
+  package var handler: EventConsumer.Handler {
+    { consumed, tx in
+      switch consumed.event {
+      case let moved as Courier_Events_V1_DeliveryPayloadChangedLocation:
+        try await self.handle(moved, consumed: consumed, in: tx)
+      case let registered as Courier_Events_V1_DeliveryPayloadRegistered:
+        try await self.handle(registered, in: tx)
+      default:
+        return
+      }
+    }
+  }
+
+  /// The consumer runner; run it as a background service.
+  package func consumer(
+    store: EventStore, kafka: KafkaConfiguration,
+    configuration: EventConsumer.Configuration = .init(group: PayloadEvents.group)
+  ) -> EventConsumer {
+    EventConsumer(
+      store: store, kafka: kafka, registry: Self.registry, configuration: configuration, logger: logger, handler: handler)
+  }
+
+  // MARK: Changed location
+
+  func handle(
+    _ event: Courier_Events_V1_DeliveryPayloadChangedLocation, consumed: ConsumedEvent, in tx: PostgresTransaction
+  ) async throws {
+    guard let payloadID = UUID(uuidString: event.deliveryPayloadID), event.hasLocation, event.location.hasPoint else {
+      logger.warning("ChangedLocation without a payload id or point ignored", metadata: ["event": "\(consumed.id)"])
+      return
+    }
+    let location = event.location
+    let recordedAt = location.recordedAt.date
+    let delivererID = UUID(uuidString: event.delivererID)
+    let occurredAt = event.hasOccurredAt ? event.occurredAt.date : consumed.occurredAt
+    guard
+      let row = try await tx.query("SELECT * FROM hermes.payloads WHERE id = \(payloadID) FOR UPDATE").first
+    else {
+      logger.warning("ChangedLocation of an unknown payload ignored", metadata: ["payload": "\(event.deliveryPayloadID)"])
+      return
+    }
+    try await tx.execute(
+      """
+      INSERT INTO hermes.payload_positions
+        (payload_id, event_id, deliverer_id, lat, lon, accuracy_m, speed_mps, heading_deg, altitude_m, recorded_at, stored_at)
+      VALUES (\(payloadID), \(consumed.id), \(delivererID), \(location.point.latitude), \(location.point.longitude),
+              \(location.accuracyMeters), \(location.speedMetersPerSecond), \(location.headingDegrees),
+              \(location.altitudeMeters), \(recordedAt), clock_timestamp())
+      ON CONFLICT (event_id) DO NOTHING
+      """)
+    // The newest fix wins, whatever order events are handled in.
+    try await tx.execute(
+      """
+      UPDATE hermes.payloads SET
+        lat = \(location.point.latitude), lon = \(location.point.longitude), accuracy_m = \(location.accuracyMeters),
+        speed_mps = \(location.speedMetersPerSecond), heading_deg = \(location.headingDegrees),
+        altitude_m = \(location.altitudeMeters), recorded_at = \(recordedAt),
+        updated_at = greatest(updated_at, \(occurredAt))
+      WHERE id = \(payloadID) AND (recorded_at IS NULL OR recorded_at < \(recordedAt))
+      """)
+    let payload = try PayloadRow(try await tx.query("SELECT * FROM hermes.payloads WHERE id = \(payloadID)")[0])
+    _ = row
+    try await PositionHub.publish(payload.update, in: tx)
+
+    let subscribers = try await tx.query(
+      "SELECT user_id, title FROM hermes.subscriptions WHERE payload_id = \(payloadID) ORDER BY user_id")
+    for subscriber in subscribers {
+      let (userID, title) = try subscriber.decode((UUID, String).self)
+      try await notify(userID, title: title, payload: payload, consumed: consumed, occurredAt: occurredAt, in: tx)
+    }
+  }
+
+  private func notify(
+    _ userID: UUID, title: String, payload: PayloadRow, consumed: ConsumedEvent, occurredAt: Date,
+    in tx: PostgresTransaction
+  ) async throws {
+    guard let user = try await users.user(id: userID.text), !user.disabled, !user.deleted else { return }
+    let notice = TrackingNotice(
+      idempotencyKey: consumed.idempotencyKey(recipient: userID.text), userID: userID.text, address: user.email,
+      displayName: user.displayName, payloadTitle: title, trackingCode: payload.trackingCode, status: payload.status,
+      trackingURL: "\(configuration.trackingURL)?code=\(payload.trackingCode)")
+    if user.notificationPreferences.trackingPushEnabled {
+      try await notifier.push(notice)
+    }
+    guard user.notificationPreferences.trackingMailEnabled, !user.email.isEmpty else { return }
+    let last = try await tx.query(
+      """
+      SELECT last_mailed_at, last_status FROM hermes.mail_throttle
+      WHERE user_id = \(userID) AND payload_id = \(payload.id) FOR UPDATE
+      """
+    ).first.map { try $0.decode((Date, Int).self) }
+    guard MailThrottle.shouldMail(
+      last: last.map { ($0.0, $0.1) }, status: payload.status.rawValue, at: occurredAt, interval: configuration.mailInterval)
+    else { return }
+    try await notifier.mail(notice)
+    try await tx.execute(
+      """
+      INSERT INTO hermes.mail_throttle (user_id, payload_id, last_mailed_at, last_status)
+      VALUES (\(userID), \(payload.id), \(occurredAt), \(payload.status.rawValue))
+      ON CONFLICT (user_id, payload_id) DO UPDATE
+        SET last_mailed_at = EXCLUDED.last_mailed_at, last_status = EXCLUDED.last_status
+      """)
+  }
+
+  // MARK: Registered
+
+  func handle(_ event: Courier_Events_V1_DeliveryPayloadRegistered, in tx: PostgresTransaction) async throws {
+    guard let payloadID = UUID(uuidString: event.deliveryPayloadID) else {
+      logger.warning("DeliveryPayloadRegistered without a payload id ignored")
+      return
+    }
+    guard let row = try await tx.query("SELECT * FROM hermes.payloads WHERE id = \(payloadID) FOR UPDATE").first else {
+      logger.warning("DeliveryPayloadRegistered of an unknown payload ignored", metadata: ["payload": "\(event.deliveryPayloadID)"])
+      return
+    }
+    let payload = try PayloadRow(row)
+    if try await !tx.query("SELECT 1 FROM hermes.receipts WHERE payload_id = \(payloadID)").isEmpty { return }
+    let document = Receipt.document(
+      trackingCode: payload.trackingCode, title: payload.title, recipientUserID: payload.recipientUserID.text,
+      registeredAt: payload.createdAt)
+    let key = Receipt.key(trackingCode: payload.trackingCode)
+    try await bucket.put(key: key, data: document, contentType: "application/pdf")
+    try await tx.execute(
+      """
+      INSERT INTO hermes.receipts (payload_id, object_key, size_bytes, generated_at)
+      VALUES (\(payloadID), \(key), \(document.count), clock_timestamp())
+      """)
+    try await tx.execute(
+      "UPDATE hermes.payloads SET receipt_generated_at = clock_timestamp() WHERE id = \(payloadID)")
+  }
+}
+
+/// The mail throttle's rule.
+package enum MailThrottle {
+  /// Whether to mail now: the first time, when the status differs from the one last mailed, or when
+  /// `interval` has passed since the last mail.
+  package static func shouldMail(last: (mailedAt: Date, status: Int)?, status: Int, at moment: Date, interval: Duration) -> Bool {
+    guard let last else { return true }
+    if last.status != status { return true }
+    let seconds = Double(interval.components.seconds) + Double(interval.components.attoseconds) / 1e18
+    return moment.timeIntervalSince(last.mailedAt) >= seconds
+  }
+}

@@ -1,0 +1,64 @@
+package import Foundation
+package import Generated
+package import Postgres
+import SwiftProtobuf
+
+/// One row of `hermes.payloads`.
+package struct PayloadRow: Sendable {
+  package var id: UUID
+  package var trackingCode: String
+  package var title: String
+  package var description: String
+  package var recipientUserID: UUID
+  package var status: Courier_Hermes_V1_DeliveryPayloadStatus
+  package var delivererID: UUID?
+  package var location: Courier_Common_V1_Location?
+  package var createdAt: Date
+  package var updatedAt: Date
+  package var receiptGeneratedAt: Date?
+
+  /// Decodes a row of `SELECT * FROM hermes.payloads`, by column name.
+  package init(_ row: PostgresRow) throws {
+    id = try row.decode(UUID.self, column: "id")
+    trackingCode = try row.decode(String.self, column: "tracking_code")
+    title = try row.decode(String.self, column: "title")
+    description = try row.decode(String.self, column: "description")
+    recipientUserID = try row.decode(UUID.self, column: "recipient_user_id")
+    status = Courier_Hermes_V1_DeliveryPayloadStatus(rawValue: try row.decode(Int.self, column: "status")) ?? .unspecified
+    delivererID = try row.decode(UUID?.self, column: "deliverer_id")
+    location = try LocationColumns.decode(row)
+    createdAt = try row.decode(Date.self, column: "created_at")
+    updatedAt = try row.decode(Date.self, column: "updated_at")
+    receiptGeneratedAt = try row.decode(Date?.self, column: "receipt_generated_at")
+  }
+
+  /// True for DELIVERED and FAILED.
+  package var isFinal: Bool { status == .delivered || status == .failed }
+
+  /// The proto form.
+  package var message: Courier_Hermes_V1_DeliveryPayload {
+    var payload = Courier_Hermes_V1_DeliveryPayload()
+    payload.deliveryPayloadID = id.text
+    payload.trackingCode = trackingCode
+    payload.title = title
+    payload.description_p = description
+    payload.recipientUserID = recipientUserID.text
+    payload.status = status
+    payload.delivererID = delivererID?.text ?? ""
+    if let location { payload.lastLocation = location }
+    payload.createdAt = Google_Protobuf_Timestamp(date: createdAt)
+    payload.updatedAt = Google_Protobuf_Timestamp(date: updatedAt)
+    if let receiptGeneratedAt { payload.receiptGeneratedAt = Google_Protobuf_Timestamp(date: receiptGeneratedAt) }
+    return payload
+  }
+
+  /// What a watcher of the payload is sent.
+  package var update: Courier_Hermes_V1_WatchPayloadPositionsResponse {
+    var update = Courier_Hermes_V1_WatchPayloadPositionsResponse()
+    update.payloadTrackingCode = trackingCode
+    update.payloadStatus = status
+    if let location { update.location = location }
+    update.updatedAt = Google_Protobuf_Timestamp(date: updatedAt)
+    return update
+  }
+}

@@ -1,0 +1,154 @@
+package import Foundation
+package import Generated
+package import Logging
+package import Postgres
+import SwiftProtobuf
+import Synchronization
+
+/// The live position streams of one Hermes process, fed through Postgres NOTIFY so that a change
+/// made by any Hermes process reaches the watchers of every process.
+///
+/// Writers call `publish(_:in:)` in the transaction of the
+/// change (the notification goes out at commit; a rolled-back change tells nobody); ``run(pool:)``
+/// listens on the two channels and fans each message out to this process's open streams. A stream
+/// whose reader falls `buffer` messages behind is ended as overflowed.
+package final class PositionHub: Sendable {
+  /// Channel of payload updates: the proto JSON of a `WatchPayloadPositionsResponse`.
+  package static let payloadChannel = "hermes_payload_positions"
+  /// Channel of deliverer positions: the proto JSON of a `WatchDelivererPositionsResponse`.
+  package static let delivererChannel = "hermes_deliverer_positions"
+
+  /// One open stream's feed.
+  package final class Feed<Element: Sendable>: Sendable {
+    package let stream: AsyncStream<Element>
+    let continuation: AsyncStream<Element>.Continuation
+    let filter: @Sendable (Element) -> Bool
+    let overflow = Atomic(false)
+
+    init(buffer: Int, filter: @escaping @Sendable (Element) -> Bool) {
+      (stream, continuation) = AsyncStream.makeStream(of: Element.self, bufferingPolicy: .bufferingOldest(buffer))
+      self.filter = filter
+    }
+
+    /// True when the reader fell so far behind that messages were dropped; the stream has ended.
+    package var overflowed: Bool { overflow.load(ordering: .acquiring) }
+
+    func offer(_ element: Element) {
+      guard filter(element) else { return }
+      if case .dropped = continuation.yield(element) {
+        overflow.store(true, ordering: .releasing)
+        continuation.finish()
+      }
+    }
+  }
+
+  private struct State {
+    var payloadFeeds: [UUID: Feed<Courier_Hermes_V1_WatchPayloadPositionsResponse>] = [:]
+    var delivererFeeds: [UUID: Feed<Courier_Hermes_V1_WatchDelivererPositionsResponse>] = [:]
+    var streamsPerUser: [String: Int] = [:]
+  }
+
+  private let state = Mutex(State())
+  private let logger: Logger
+
+  package init(logger: Logger = Logger(label: "courier.hermes.positions")) {
+    self.logger = logger
+  }
+
+  // MARK: Publishing
+
+  /// Sends a payload update to every process's watchers when `transaction` commits.
+  package static func publish(_ update: Courier_Hermes_V1_WatchPayloadPositionsResponse, in transaction: PostgresTransaction) async throws {
+    try await transaction.notify(channel: payloadChannel, payload: try update.jsonString())
+  }
+
+  /// Sends a deliverer position to every process's watchers when `transaction` commits.
+  package static func publish(_ position: Courier_Hermes_V1_WatchDelivererPositionsResponse, in transaction: PostgresTransaction) async throws {
+    try await transaction.notify(channel: delivererChannel, payload: try position.jsonString())
+  }
+
+  // MARK: Feeding
+
+  /// Listens on both channels and feeds this process's streams until cancelled. Calls
+  /// `onListening` once both LISTENs are in effect.
+  package func run(pool: PostgresPool, onListening: @Sendable () async -> Void = {}) async throws {
+    let payloads = try await pool.listen(to: Self.payloadChannel)
+    let deliverers = try await pool.listen(to: Self.delivererChannel)
+    await onListening()
+    await withTaskGroup(of: Void.self) { group in
+      group.addTask {
+        for await notification in payloads {
+          do {
+            self.deliver(try Courier_Hermes_V1_WatchPayloadPositionsResponse(jsonString: notification.payload))
+          } catch {
+            self.logger.warning("unreadable payload position", metadata: ["error": "\(error)"])
+          }
+        }
+      }
+      group.addTask {
+        for await notification in deliverers {
+          do {
+            self.deliver(try Courier_Hermes_V1_WatchDelivererPositionsResponse(jsonString: notification.payload))
+          } catch {
+            self.logger.warning("unreadable deliverer position", metadata: ["error": "\(error)"])
+          }
+        }
+      }
+    }
+  }
+
+  /// Hands a payload update to the matching streams of this process.
+  package func deliver(_ update: Courier_Hermes_V1_WatchPayloadPositionsResponse) {
+    for feed in state.withLock({ Array($0.payloadFeeds.values) }) { feed.offer(update) }
+  }
+
+  /// Hands a deliverer position to the matching streams of this process.
+  package func deliver(_ position: Courier_Hermes_V1_WatchDelivererPositionsResponse) {
+    for feed in state.withLock({ Array($0.delivererFeeds.values) }) { feed.offer(position) }
+  }
+
+  // MARK: Streams
+
+  /// Opens a feed of the payloads with `codes` for `user`; nil when the user already has `limit`
+  /// open streams. Close it with ``close(_:user:)``.
+  package func openPayloadFeed(
+    user: String, codes: Set<String>, limit: Int, buffer: Int
+  ) -> (UUID, Feed<Courier_Hermes_V1_WatchPayloadPositionsResponse>)? {
+    state.withLock { state in
+      guard state.streamsPerUser[user, default: 0] < limit else { return nil }
+      state.streamsPerUser[user, default: 0] += 1
+      let feed = Feed<Courier_Hermes_V1_WatchPayloadPositionsResponse>(buffer: buffer) { codes.contains($0.payloadTrackingCode) }
+      let id = UUID()
+      state.payloadFeeds[id] = feed
+      return (id, feed)
+    }
+  }
+
+  /// Opens a feed of deliverer positions (all deliverers when `ids` is empty).
+  package func openDelivererFeed(
+    ids: Set<String>, buffer: Int
+  ) -> (UUID, Feed<Courier_Hermes_V1_WatchDelivererPositionsResponse>) {
+    state.withLock { state in
+      let feed = Feed<Courier_Hermes_V1_WatchDelivererPositionsResponse>(buffer: buffer) {
+        ids.isEmpty || ids.contains($0.delivererID)
+      }
+      let id = UUID()
+      state.delivererFeeds[id] = feed
+      return (id, feed)
+    }
+  }
+
+  /// Closes a feed opened by either `open` call.
+  package func close(_ id: UUID, user: String? = nil) {
+    state.withLock { state in
+      if let feed = state.payloadFeeds.removeValue(forKey: id) {
+        feed.continuation.finish()
+        if let user {
+          state.streamsPerUser[user, default: 1] -= 1
+          if state.streamsPerUser[user] == 0 { state.streamsPerUser[user] = nil }
+        }
+      }
+      state.delivererFeeds.removeValue(forKey: id)?.continuation.finish()
+    }
+  }
+}

@@ -1,0 +1,127 @@
+import ContractRuntime
+import CourierTestSupport
+import Foundation
+import Generated
+import GRPCCore
+@testable import Hermes
+import Kafka
+import Postgres
+import SwiftProtobuf
+import Testing
+
+@Suite("Position fixes (Postgres)", .serialized, .sharedCluster)
+struct FixTests {
+  @Test("an accepted fix emits DeliveryPayloadChangedLocation for every carried payload, in its transaction")
+  func fixMovesCarriedPayloads() async throws {
+    try await Harness.with { h in
+      let (payload, deliverer, caller) = try await h.carriedPayload()
+      let second = try await h.registerPayload()
+      try await h.assign(second, to: deliverer)
+      try await h.setStatus(second, .inTransit)
+      let waiting = try await h.registerPayload()  // assigned but not picked up: does not move
+      try await h.assign(waiting, to: deliverer)
+      let before = try await h.lastSeq()
+      let answer = try await h.report(h.location(), as: caller)
+      #expect(answer.accepted && answer.movedPayloadCount == 2)
+      let moved = try await h.records(type: Harness.moved, after: before)
+      #expect(moved.count == 2)
+      let keys = Set(moved.compactMap { $0.key.map { String(decoding: $0, as: UTF8.self) } })
+      #expect(keys == [payload.deliveryPayloadID, second.deliveryPayloadID])
+      let events = try await h.pool.query(
+        "SELECT payload FROM event_source.events WHERE type = \(Harness.moved) AND key = \(payload.deliveryPayloadID)")
+      let event = try Courier_Events_V1_DeliveryPayloadChangedLocation(serializedBytes: try events[0].decode([UInt8].self, at: 0))
+      #expect(event.userID == payload.recipientUserID && event.delivererID == deliverer.delivererID)
+      #expect(event.location.point.latitude == 52.52)
+      let work = try await h.call(as: caller) { try await h.delivererService.listAssignedPayloads(request: .init(), context: .test) }
+      #expect(Set(work.payloads.map(\.deliveryPayloadID)) == [payload.deliveryPayloadID, second.deliveryPayloadID, waiting.deliveryPayloadID])
+    }
+  }
+
+  @Test("a rejected fix is an answer, writes nothing, and does not move the deliverer")
+  func rejectedFix() async throws {
+    try await Harness.with { h in
+      let (_, _, caller) = try await h.carriedPayload()
+      _ = try await h.report(h.location(secondsAgo: 10), as: caller)
+      let before = try await h.lastSeq()
+      var future = h.location()
+      future.recordedAt = Google_Protobuf_Timestamp(date: h.clock.now.addingTimeInterval(120))
+      let cases: [(Courier_Common_V1_Location, Courier_Hermes_V1_LocationRejectionReason)] = [
+        (future, .inFuture),
+        (h.location(secondsAgo: 10), .outOfOrder),
+        (h.location(secondsAgo: 9.5), .tooFrequent),
+        (h.location(meters: 50_000), .implausibleSpeed),
+        (.with { $0.point.latitude = 91; $0.recordedAt = .init(date: h.clock.now) }, .outOfRange),
+        (.with { $0.recordedAt = .init(date: h.clock.now) }, .missingPoint),
+      ]
+      for (location, reason) in cases {
+        let answer = try await h.report(location, as: caller)
+        #expect(!answer.accepted && answer.rejectionReason == reason && answer.movedPayloadCount == 0)
+      }
+      #expect(try await h.lastSeq() == before)
+    }
+  }
+
+  @Test("only deliverers report, only registered ones, and a fix moves only the reporter's payloads")
+  func authorization() async throws {
+    try await Harness.with { h in
+      let (payload, _, _) = try await h.carriedPayload()
+      let (_, other) = try await h.registerDeliverer(name: "Other")
+      let before = try await h.lastSeq()
+      let answer = try await h.report(h.location(), as: other)
+      #expect(answer.accepted && answer.movedPayloadCount == 0)
+      #expect(try await h.records(type: Harness.moved, after: before).isEmpty)
+      let plain = Caller(userID: h.directory.add(), roles: ["user"])
+      await expectCode(.permissionDenied) { try await h.report(h.location(), as: plain) }
+      await expectCode(.unauthenticated) { try await h.report(h.location(), as: nil) }
+      let unregistered = Caller(userID: h.directory.add(roles: [.deliverer]), roles: ["deliverer"])
+      await expectCode(.failedPrecondition) { try await h.report(h.location(), as: unregistered) }
+      _ = payload
+    }
+  }
+
+  @Test("ReportLocation through the generated service protocol: a missing location is a rejection, not an error")
+  func streamThroughService() async throws {
+    try await Harness.with { h in
+      let (_, _, caller) = try await h.carriedPayload()
+      let requests: [Courier_Hermes_V1_ReportLocationRequest] = [
+        .with { $0.location = h.location(secondsAgo: 5) }, Courier_Hermes_V1_ReportLocationRequest(),
+      ]
+      let stream = AsyncThrowingStream<Courier_Hermes_V1_ReportLocationRequest, any Error> { continuation in
+        for request in requests { continuation.yield(request) }
+        continuation.finish()
+      }
+      let response = try await h.call(as: caller) {
+        try await h.delivererService.reportLocation(request: RPCAsyncSequence(wrapping: stream), context: .test)
+      }
+      #expect(response.acceptedCount == 1 && response.rejectedCount == 1)
+      #expect(response.rejections.first?.reason == .missingPoint && response.rejections.first?.index == 1)
+      let plain = Caller(userID: h.directory.add(), roles: ["user"])
+      await expectCode(.permissionDenied) {
+        try await h.call(as: plain) {
+          try await h.delivererService.reportLocation(
+            request: RPCAsyncSequence(wrapping: AsyncThrowingStream<Courier_Hermes_V1_ReportLocationRequest, any Error> { $0.finish() }),
+            context: .test)
+        }
+      }
+    }
+  }
+
+  @Test("ReportLocation: counts accepted and rejected fixes of a stream and lists the rejections")
+  func stream() async throws {
+    try await Harness.with { h in
+      let (_, _, caller) = try await h.carriedPayload()
+      let fixes: [Courier_Common_V1_Location?] = [
+        h.location(secondsAgo: 30), h.location(secondsAgo: 30), nil, h.location(meters: 20, secondsAgo: 20),
+      ]
+      let response = try await h.call(as: caller) {
+        try await h.core.reportStream(AsyncStream { continuation in
+          for fix in fixes { continuation.yield(fix) }
+          continuation.finish()
+        })
+      }
+      #expect(response.acceptedCount == 2 && response.rejectedCount == 2)
+      #expect(response.rejections.map(\.index) == [1, 2])
+      #expect(response.rejections.map(\.reason) == [.outOfOrder, .missingPoint])
+    }
+  }
+}

@@ -1,0 +1,132 @@
+import ContractRuntime
+import CourierTestSupport
+import EventSource
+import Foundation
+import Generated
+import GRPCCore
+@testable import Hermes
+import Postgres
+import SwiftProtobuf
+import Testing
+
+@Suite("Event handlers (Postgres; fake Asgardian and Iris)", .serialized, .sharedCluster)
+struct HandlerTests {
+  @Test("subscribers get a push and a mail keyed <event_id>:<user_id>; the position is stored and listed")
+  func pushAndMail() async throws {
+    try await Harness.with { h in
+      let (payload, _, caller) = try await h.carriedPayload()
+      let alice = try await h.subscribe(payload, title: "Shoes")
+      let bob = try await h.subscribe(payload, userID: h.directory.add(name: "Bob", mail: false), title: "Gift")
+      let before = try await h.lastSeq()
+      _ = try await h.report(h.location(meters: 10), as: caller)
+      #expect(try await h.handle(type: Harness.moved, after: before) == [.processed])
+      let eventID = try await h.pool.query(
+        "SELECT id FROM event_source.events WHERE type = \(Harness.moved) AND seq > \(before)")[0].decode(UUID.self, at: 0)
+      let keys = Set([alice.userID, bob.userID].map { eventID.uuidString.lowercased() + ":" + $0 })
+      #expect(Set(h.notifier.pushes.map(\.idempotencyKey)) == keys)
+      #expect(h.notifier.mails.map(\.userID) == [alice.userID])  // Bob turned tracking mail off
+      let mail = try #require(h.notifier.mails.first)
+      #expect(mail.payloadTitle == "Shoes" && mail.trackingCode == payload.trackingCode && mail.status == .pickedUp)
+      #expect(mail.mailRequest.template.name == "payload-update")
+      #expect(try await h.pool.query("SELECT processed FROM event_source.events WHERE id = \(eventID)")[0].decode(Bool.self, at: 0))
+      let history = try await h.pool.query(
+        "SELECT count(*) FROM hermes.payload_positions WHERE payload_id = \(UUID(uuidString: payload.deliveryPayloadID)!)")
+      #expect(try history[0].decode(Int.self, at: 0) == 1)
+      let listed = try await h.call(as: alice) { try await h.tracking.getAllPayloadSubscriptions(request: .init(), context: .test) }
+      let expectedLatitude = h.location(meters: 10).point.latitude
+      #expect(listed.subscriptions.first?.lastLocation.point.latitude == expectedLatitude)
+    }
+  }
+
+  @Test("a second fix within the throttle interval pushes but does not mail; a status change mails")
+  func throttle() async throws {
+    try await Harness.with(configuration: HermesConfiguration(mailInterval: .seconds(600))) { h in
+      let (payload, _, caller) = try await h.carriedPayload()
+      try await h.subscribe(payload)
+      var seq = try await h.lastSeq()
+      func fix(_ meters: Double) async throws {
+        h.clock.advance(by: 60)
+        _ = try await h.report(h.location(meters: meters), as: caller)
+        try await h.handle(type: Harness.moved, after: seq)
+        seq = try await h.lastSeq()
+      }
+      try await fix(0)
+      #expect((h.notifier.pushes.count, h.notifier.mails.count) == (1, 1))
+      try await fix(100)  // a minute later: within 10 minutes
+      #expect((h.notifier.pushes.count, h.notifier.mails.count) == (2, 1))
+      try await h.setStatus(payload, .inTransit)
+      try await fix(200)  // the status changed: mails at once
+      #expect((h.notifier.pushes.count, h.notifier.mails.count) == (3, 2))
+      #expect(h.notifier.mails.last?.status == .inTransit)
+      h.clock.advance(by: 600)
+      try await fix(300)  // over 10 minutes since the last mail
+      #expect((h.notifier.pushes.count, h.notifier.mails.count) == (4, 3))
+    }
+  }
+
+  @Test("redelivery of a processed event notifies nobody twice; a failed attempt retries with the same keys")
+  func redelivery() async throws {
+    try await Harness.with { h in
+      let (payload, _, caller) = try await h.carriedPayload()
+      try await h.subscribe(payload)
+      try await h.subscribe(payload)
+      let before = try await h.lastSeq()
+      _ = try await h.report(h.location(), as: caller)
+      h.notifier.fail(times: 2)  // the first attempt fails part-way (Iris down)
+      let records = try await h.records(type: Harness.moved, after: before)
+      #expect(records.count == 1)
+      #expect(try await h.consumer.handle(records[0]) == .processed)
+      let pushes = h.notifier.pushes.map(\.idempotencyKey)
+      let mails = h.notifier.mails.map(\.idempotencyKey)
+      #expect(pushes.count == 2 && mails.count == 2)
+      let calls = h.notifier.calls
+      // Delivered again (a relay retry, a refill): skipped, no call at all.
+      #expect(try await h.consumer.handle(records[0]) == .skipped)
+      #expect(h.notifier.calls == calls)
+      #expect(h.notifier.pushes.map(\.idempotencyKey) == pushes && h.notifier.mails.map(\.idempotencyKey) == mails)
+      let positions = try await h.pool.query(
+        "SELECT count(*) FROM hermes.payload_positions WHERE payload_id = \(UUID(uuidString: payload.deliveryPayloadID)!)")
+      #expect(try positions[0].decode(Int.self, at: 0) == 1)
+    }
+  }
+
+  @Test("disabled subscribers and people without subscriptions get nothing")
+  func skipped() async throws {
+    try await Harness.with { h in
+      let (payload, _, caller) = try await h.carriedPayload()
+      try await h.subscribe(payload, userID: h.directory.add(name: "Off", disabled: true))
+      let before = try await h.lastSeq()
+      _ = try await h.report(h.location(), as: caller)
+      #expect(try await h.handle(type: Harness.moved, after: before) == [.processed])
+      #expect(h.notifier.calls == (0, 0))
+    }
+  }
+
+  @Test("Registered: the receipt lands in the bucket, pdftotext reads it, and only the recipient and admins fetch it")
+  func receipt() async throws {
+    try await Harness.with { h in
+      let recipient = h.directory.add(name: "Rita")
+      let before = try await h.lastSeq()
+      let payload = try await h.registerPayload(title: "Bicycle", recipient: recipient)
+      var request = Courier_Hermes_V1_GetPayloadReceiptRequest()
+      request.payloadTrackingCode = payload.trackingCode
+      let owner = Caller(userID: recipient, roles: ["user"])
+      await expectCode(.unavailable) { try await h.call(as: owner) { try await h.tracking.getPayloadReceipt(request: request, context: .test) } }
+      #expect(try await h.handle(type: Harness.registered, after: before) == [.processed])
+      #expect(try await h.handle(type: Harness.registered, after: before) == [.skipped])
+      let stored = try #require(try await h.bucket.get(key: Receipt.key(trackingCode: payload.trackingCode)))
+      let text = try #require(try ReceiptTests.pdftotext(stored), "pdftotext is missing").text
+      #expect(text.contains(payload.trackingCode) && text.contains("Bicycle") && text.contains(recipient))
+      let fetched = try await h.call(as: owner) { try await h.tracking.getPayloadReceipt(request: request, context: .test) }
+      #expect(fetched.content == stored && fetched.fileName == "receipt-\(payload.trackingCode).pdf")
+      #expect(fetched.contentType == "application/pdf")
+      _ = try await h.call(as: h.admin) { try await h.tracking.getPayloadReceipt(request: request, context: .test) }
+      let stranger = Caller(userID: h.directory.add(), roles: ["user"])
+      await expectCode(.permissionDenied) { try await h.call(as: stranger) { try await h.tracking.getPayloadReceipt(request: request, context: .test) } }
+      var get = Courier_Hermes_V1_GetDeliveryPayloadRequest()
+      get.deliveryPayloadID = payload.deliveryPayloadID
+      let read = try await h.call(as: h.admin) { try await h.adminService.getDeliveryPayload(request: get, context: .test) }
+      #expect(read.payload.hasReceiptGeneratedAt)
+    }
+  }
+}

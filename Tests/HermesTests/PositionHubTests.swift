@@ -1,0 +1,57 @@
+import Generated
+@testable import Hermes
+import Testing
+
+@Suite("PositionHub fan-out (no database)")
+struct PositionHubTests {
+  static func update(_ code: String) -> Courier_Hermes_V1_WatchPayloadPositionsResponse {
+    var update = Courier_Hermes_V1_WatchPayloadPositionsResponse()
+    update.payloadTrackingCode = code
+    return update
+  }
+
+  @Test("a feed gets only its payloads; the per-user stream limit is freed on close")
+  func filterAndLimit() async throws {
+    let hub = PositionHub()
+    let (id, feed) = try #require(hub.openPayloadFeed(user: "u", codes: ["AAAAAAAAAAAA"], limit: 1, buffer: 10))
+    #expect(hub.openPayloadFeed(user: "u", codes: [], limit: 1, buffer: 10) == nil)
+    hub.deliver(Self.update("BBBBBBBBBBBB"))
+    hub.deliver(Self.update("AAAAAAAAAAAA"))
+    hub.close(id, user: "u")
+    var seen: [String] = []
+    for await update in feed.stream { seen.append(update.payloadTrackingCode) }
+    #expect(seen == ["AAAAAAAAAAAA"])
+    #expect(!feed.overflowed)
+    #expect(hub.openPayloadFeed(user: "u", codes: [], limit: 1, buffer: 10) != nil)
+  }
+
+  @Test("a reader that falls a whole buffer behind is ended as overflowed")
+  func overflow() async throws {
+    let hub = PositionHub()
+    let (_, feed) = try #require(hub.openPayloadFeed(user: "u", codes: ["AAAAAAAAAAAA"], limit: 5, buffer: 2))
+    for _ in 0..<3 { hub.deliver(Self.update("AAAAAAAAAAAA")) }
+    var count = 0
+    for await _ in feed.stream { count += 1 }
+    #expect(count == 2)
+    #expect(feed.overflowed)
+  }
+
+  @Test("deliverer feeds: all deliverers, or only the named ones")
+  func delivererFeeds() async {
+    let hub = PositionHub()
+    let (allID, all) = hub.openDelivererFeed(ids: [], buffer: 10)
+    let (oneID, one) = hub.openDelivererFeed(ids: ["d1"], buffer: 10)
+    for id in ["d1", "d2"] {
+      var position = Courier_Hermes_V1_WatchDelivererPositionsResponse()
+      position.delivererID = id
+      hub.deliver(position)
+    }
+    hub.close(allID)
+    hub.close(oneID)
+    var everyone: [String] = []
+    for await position in all.stream { everyone.append(position.delivererID) }
+    var named: [String] = []
+    for await position in one.stream { named.append(position.delivererID) }
+    #expect(everyone == ["d1", "d2"] && named == ["d1"])
+  }
+}
