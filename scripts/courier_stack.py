@@ -189,19 +189,33 @@ class Tansu:
         self.log = self.directory / "tansu.log"
         self.process = None
 
-    def start(self):
+    def start(self, patience=90.0):
+        """Starts the broker. Tansu binds without SO_REUSEADDR, so right after an earlier broker on
+        the same fixed port stopped, the port can stay refused while its old connections sit in
+        TIME_WAIT (up to a minute): then it tries again, for up to `patience` seconds."""
         if port_open(self.port):
             raise StartError(f"Tansu: port {self.port} on 127.0.0.1 is in use (Tansu would panic)")
         self.directory.mkdir(parents=True, exist_ok=True)
-        with open(self.log, "ab") as log:
-            self.process = subprocess.Popen(
-                [tansu_binary(), "broker",
-                 "--listener-url", f"tcp://127.0.0.1:{self.port}",
-                 "--advertised-listener-url", f"tcp://127.0.0.1:{self.port}",
-                 "--storage-engine", "memory://tansu/"],
-                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        wait_for(lambda: port_open(self.port), f"Tansu broker on 127.0.0.1:{self.port}", process=self.process, log=self.log)
-        return self
+        deadline = time.monotonic() + patience
+        while True:
+            with open(self.log, "wb") as log:
+                self.process = subprocess.Popen(
+                    [tansu_binary(), "broker",
+                     "--listener-url", f"tcp://127.0.0.1:{self.port}",
+                     "--advertised-listener-url", f"tcp://127.0.0.1:{self.port}",
+                     "--storage-engine", "memory://tansu/"],
+                    stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+            try:
+                wait_for(lambda: port_open(self.port), f"Tansu broker on 127.0.0.1:{self.port}",
+                         process=self.process, log=self.log)
+                return self
+            except StartError:
+                held = "AddrInUse" in self.log.read_text(errors="replace")
+                if not held or time.monotonic() > deadline:
+                    raise
+                print(f"Tansu: port {self.port} is still held by closed connections (TIME_WAIT); trying again",
+                      flush=True)
+                time.sleep(1.0)
 
     @property
     def bootstrap(self):

@@ -21,6 +21,7 @@ PORTS = {
     "kafka": int(os.environ.get("COURIER_KAFKA_PORT", 59092)),
     "asgardian": (50051, 8081),
     "iris": (50052, 8082),
+    "hermes": (50053, 8083),
 }
 ADMIN_EMAIL = "admin@courier.localhost"
 
@@ -84,6 +85,18 @@ def main():
         }, VAR / "logs", executable=str(bin_dir / "courier")).start()
         started.append(("Iris", services["iris"].stop))
         print(f"iris       gRPC {services['iris'].grpc}  REST {services['iris'].http}  (mail drop {VAR / 'mail-drop'})", flush=True)
+        grpc_port, http_port = PORTS["hermes"]
+        services["hermes"] = stack.Service("hermes", {
+            "HERMES_DATABASE_URL": pg.url(user="hermes"),
+            "HERMES_GRPC_PORT": str(grpc_port),
+            "HERMES_HTTP_PORT": str(http_port),
+            "HERMES_BUCKET_FOLDER": str(VAR / "hermes" / "bucket"),
+            "COURIER_KAFKA_BOOTSTRAP": broker.bootstrap,
+            "COURIER_IRIS_ADDRESS": services["iris"].grpc,
+            "COURIER_IDENTITY_ADDRESS": services["asgardian"].grpc,
+        }, VAR / "logs", executable=str(bin_dir / "courier")).start()
+        started.append(("Hermes", services["hermes"].stop))
+        print(f"hermes     gRPC {services['hermes'].grpc}  REST {services['hermes'].http}  (receipts {VAR / 'hermes' / 'bucket'})", flush=True)
         print(f"logs       {VAR / 'logs'}", flush=True)
         if admin_password:
             print(f"\nfirst admin: {ADMIN_EMAIL} with the one-time password {admin_password}\n"
