@@ -533,6 +533,69 @@ def test_eleventh_bad_login_for_one_account_gets_429(asgardian, people):
     assert call(asgardian, "POST", "/auth/login", json={"email": other.email, "password": other.password}).status_code == 200
 
 
+def test_eleventh_bad_login_from_one_address_gets_429(asgardian):
+    client = client_address()
+    for attempt in range(10):
+        response = call(asgardian, "POST", "/auth/login", client=client,
+                        json={"email": new_address("spray"), "password": f"guess {attempt}!"})
+        assert_error(response, 401, "UNAUTHENTICATED")
+    eleventh = call(asgardian, "POST", "/auth/login", client=client, json={"email": new_address("spray"), "password": "x!"})
+    assert_error(eleventh, 429, "RESOURCE_EXHAUSTED", "address")
+    assert 1 <= int(eleventh.headers["Retry-After"]) <= 60
+
+
+def test_eleventh_signup_from_one_address_gets_429_and_writes_nothing(asgardian, pg):
+    client = client_address()
+    for _ in range(10):
+        response = call(asgardian, "POST", "/auth/signup", client=client,
+                        json={"email": new_address("burst"), "password": PASSWORD, "displayName": "Burst"})
+        assert response.status_code == 200, response.text
+    before = counts(pg)
+    address = new_address("burst")
+    refused = call(asgardian, "POST", "/auth/signup", client=client,
+                   json={"email": address, "password": PASSWORD, "displayName": "Burst"})
+    assert_error(refused, 429, "RESOURCE_EXHAUSTED")
+    assert int(refused.headers["Retry-After"]) >= 1
+    assert counts(pg) == before
+
+
+def test_refresh_rotates_and_reuse_ends_the_session(asgardian):
+    account = Account(asgardian, "rotate")
+    first = call(asgardian, "POST", "/auth/refresh", json={"refreshToken": account.refresh})
+    assert first.status_code == 200, first.text
+    second_refresh = first.json()["tokens"]["refreshToken"]
+    new_access = first.json()["tokens"]["accessToken"]
+    assert second_refresh != account.refresh
+    assert call(asgardian, "GET", "/user/profile", new_access).status_code == 200
+    # Presenting the rotated token again: refused, and the whole session ends.
+    assert_error(call(asgardian, "POST", "/auth/refresh", json={"refreshToken": account.refresh}), 401, "UNAUTHENTICATED")
+    assert_error(call(asgardian, "POST", "/auth/refresh", json={"refreshToken": second_refresh}), 401, "UNAUTHENTICATED")
+    assert_error(call(asgardian, "GET", "/user/profile", new_access), 401, "UNAUTHENTICATED")
+
+
+def test_password_hash_is_phc_scrypt_and_rehashed_when_parameters_change(pg, workdir, broker, iris_grpc_port, asgardian):
+    account = Account(asgardian, "rehash")
+    stored = sql(pg, f"SELECT password_hash FROM asgardian.users WHERE id = '{account.user_id}'")
+    assert re.fullmatch(r"\$scrypt\$ln=12,r=8,p=1\$[A-Za-z0-9+/=_-]+\$[A-Za-z0-9+/=_-]+", stored), stored
+    assert PASSWORD not in stored
+    from courier_fixtures import asgardian_settings
+    stronger = stack.Service("asgardian", asgardian_settings(pg, workdir, broker, iris_grpc_port,
+                                                             ASGARDIAN_SCRYPT_LOG_N="13"), workdir / "asgardian-ln13")
+    stronger.start()
+    try:
+        assert call(stronger, "POST", "/auth/login", json={"email": account.email, "password": "wrong one!"}).status_code == 401
+        assert sql(pg, f"SELECT password_hash FROM asgardian.users WHERE id = '{account.user_id}'") == stored
+        account.asgardian = stronger
+        account.login()
+    finally:
+        assert stronger.stop() == 0
+    rehashed = sql(pg, f"SELECT password_hash FROM asgardian.users WHERE id = '{account.user_id}'")
+    assert rehashed.startswith("$scrypt$ln=13,r=8,p=1$") and rehashed != stored
+    # The old parameters still verify the new hash's password on the first Asgardian.
+    account.asgardian = asgardian
+    account.login()
+
+
 def test_unknown_email_and_wrong_password_answer_alike(asgardian):
     account = Account(asgardian, "alike")
     wrong = call(asgardian, "POST", "/auth/login", json={"email": account.email, "password": "not the password"})
