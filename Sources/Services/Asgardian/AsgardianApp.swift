@@ -94,7 +94,9 @@ package enum AsgardianApp {
         Courier_Asgardian_V1_UserAdminService_REST.openAPIDocument,
       ],
       contracts: [Courier_Asgardian_V1_Asgardian_Contract.file],
-      authenticator: CachingAuthenticator(wrapping: AsgardianAuthenticator(core: core), ttl: .seconds(5)),
+      // Not cached: Asgardian checks its own tokens in process (one query), and a cache would keep a
+      // token that Logout, a password reset or an admin just revoked working until its entry expired.
+      authenticator: AsgardianAuthenticator(core: core),
       backgroundServices: [iris, Loop { try await relay.run() }, Loop { try await consumer.run() }],
       readiness: { (try? await pool.query("SELECT 1")) != nil },
       logger: logger)

@@ -5,7 +5,8 @@ import Generated
 /// The gateway authenticator of Asgardian's own REST routes: checks tokens in process (no gRPC
 /// round trip to itself). Other services use ServiceKit's `IdentityServiceAuthenticator`, which asks
 /// `IsAuthenticated` over gRPC and must map the principal the same way (session id included, so
-/// that Logout can end the current session). Wrap it in `CachingAuthenticator` as usual.
+/// that Logout can end the current session). Asgardian serves it uncached, so that a revoked token
+/// fails at once.
 public struct AsgardianAuthenticator: Authenticator {
   let core: AsgardianCore
 
