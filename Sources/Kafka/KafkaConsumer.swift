@@ -276,6 +276,8 @@ public final class KafkaConsumer: Sendable {
         let subscription = state.withLockedValue { $0.subscription }
         let owned = previouslyOwned
         let longTimeout = config.rebalanceTimeout + config.sessionTimeout + cluster.configuration.requestTimeout
+        // What the last failed round saw, so that giving up says why.
+        var lastProblem = "none"
         for _ in 0..<100 {
             do {
                 switch action {
@@ -296,6 +298,7 @@ public final class KafkaConsumer: Sendable {
                         let sub = try ConsumerProtocol.decodeSubscription(m.metadata)
                         members.append(.init(memberId: m.memberId, topics: sub.topics, ownedPartitions: sub.ownedPartitions))
                     }
+                    if response.errorCode != .none { lastProblem = "JoinGroup answered \(response.errorCode)" }
                     action = state.withLockedValue {
                         $0.membership.joinCompleted(
                             errorCode: response.errorCode, generation: response.generationId, memberId: response.memberId,
@@ -322,6 +325,7 @@ public final class KafkaConsumer: Sendable {
                         SyncGroupRequest(groupId: groupId, generationId: generation, memberId: memberId, assignments: assignments),
                         timeout: longTimeout
                     )
+                    if response.errorCode != .none { lastProblem = "SyncGroup answered \(response.errorCode)" }
                     let partitions = response.errorCode == .none ? try ConsumerProtocol.decodeAssignment(response.assignment) : []
                     action = state.withLockedValue { $0.membership.syncCompleted(errorCode: response.errorCode, partitions: partitions) }
                 case .assigned(let generation, let partitions):
@@ -346,6 +350,7 @@ public final class KafkaConsumer: Sendable {
             } catch let error as KafkaError {
                 switch error {
                 case .connectionClosed, .connectionFailed, .requestTimedOut:
+                    lastProblem = "\(error)"
                     await dropCoordinator()
                     try await Task.sleep(for: cluster.configuration.retryBackoff)
                     action = state.withLockedValue { $0.membership.join() }
@@ -354,7 +359,7 @@ public final class KafkaConsumer: Sendable {
                 }
             }
         }
-        throw KafkaError.group("could not join group \(groupId) after 100 rounds")
+        throw KafkaError.group("could not join group \(groupId) after 100 rounds; last problem: \(lastProblem)")
     }
 
     private func heartbeatLoop(groupId: String) async {

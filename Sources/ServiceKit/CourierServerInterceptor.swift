@@ -107,9 +107,20 @@ public struct CourierServerInterceptor: ServerInterceptor {
   }
 
   /// The caller, or the RPCError that refuses the call (messages as the REST gateway's).
+  /// REST-visible methods get their contract's access rule. Other methods (gRPC-only ones such as a
+  /// deliverer's location stream, and internal ones) need no token, but a token that is sent is
+  /// checked and its caller handed to the service, which decides.
   private func authorize(path: String, metadata: Metadata, call: CallRecord) async -> Result<Caller?, RPCError> {
-    guard let access = rules[path], access != .anyone else { return .success(nil) }
-    guard let header = metadata[stringValues: "authorization"].first(where: { _ in true }), !header.isEmpty else {
+    let header = metadata[stringValues: "authorization"].first(where: { _ in true }) ?? ""
+    let access: AccessRequirement
+    if let rule = rules[path] {
+      guard rule != .anyone else { return .success(nil) }
+      access = rule
+    } else {
+      guard !header.isEmpty else { return .success(nil) }
+      access = .authenticated
+    }
+    guard !header.isEmpty else {
       return .failure(RPCError(code: .unauthenticated, message: "missing bearer token; send 'authorization: Bearer <access_token>' metadata"))
     }
     let parts = header.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: true)

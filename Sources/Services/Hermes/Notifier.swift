@@ -1,3 +1,4 @@
+import Foundation
 package import Generated
 package import GRPCCore
 
@@ -34,9 +35,17 @@ package struct TrackingNotice: Sendable, Hashable {
     request.userID = userID
     request.title = "\(payloadTitle): \(statusText)"
     request.body = "Your delivery \(trackingCode) has moved."
-    request.url = trackingURL
+    request.url = Self.pushLink(trackingURL)
     request.tag = "payload:\(trackingCode)"
     return request
+  }
+
+  /// Push links must be https or a path on the app's own origin (Iris refuses others): an
+  /// `http://` tracking page, as in the local stack, is sent as its path and query.
+  static func pushLink(_ url: String) -> String {
+    guard let components = URLComponents(string: url), components.scheme?.lowercased() != "https" else { return url }
+    let path = components.percentEncodedPath.isEmpty ? "/" : components.percentEncodedPath
+    return path + (components.percentEncodedQuery.map { "?" + $0 } ?? "")
   }
 
   /// The Iris mail request, template `payload-update`.

@@ -426,29 +426,11 @@ def test_fix_pushes_mails_is_processed_and_shows(pg, hermes, iris, smtp, push_se
     assert len(mails_mentioning(smtp, s.code)) == mails_before + 1, "a second mail inside the throttle interval"
 
 
-# ServiceKit's interceptor takes access rules only from methods with an http option
-# (Sources/ServiceKit/CourierServerInterceptor.swift, `where method.http != nil`), so the gRPC-only
-# ReportLocation is never authenticated: CallContext has no caller and Hermes answers every call
-# UNAUTHENTICATED "this call needs a valid access token", even with a valid deliverer token.
-class ReportLocationUnauthenticated(Exception):
-    """ReportLocation refused a valid deliverer token as UNAUTHENTICATED."""
-
-
-REPORT_LOCATION_UNAUTHENTICATED = pytest.mark.xfail(
-    strict=True, raises=ReportLocationUnauthenticated,
-    reason="bug: the gRPC-only ReportLocation gets no caller (CourierServerInterceptor skips methods without http)")
-
-
 def stream_fixes(hermes, pb, token, *locations):
     with grpc.insecure_channel(hermes.grpc) as channel:
-        try:
-            return pb.hermes_grpc.DelivererServiceStub(channel).ReportLocation(
-                iter([pb.hermes.ReportLocationRequest(location=location) for location in locations]),
-                metadata=(("authorization", f"Bearer {token}"),), timeout=30)
-        except grpc.RpcError as error:
-            if error.code() == grpc.StatusCode.UNAUTHENTICATED:
-                raise ReportLocationUnauthenticated(error.details()) from error
-            raise
+        return pb.hermes_grpc.DelivererServiceStub(channel).ReportLocation(
+            iter([pb.hermes.ReportLocationRequest(location=location) for location in locations]),
+            metadata=(("authorization", f"Bearer {token}"),), timeout=30)
 
 
 def grpc_fix(pb, latitude, longitude, recorded_at, accuracy=5.0):
@@ -458,7 +440,6 @@ def grpc_fix(pb, latitude, longitude, recorded_at, accuracy=5.0):
     return location
 
 
-@REPORT_LOCATION_UNAUTHENTICATED
 def test_fix_over_the_grpc_stream_moves_the_payload_and_pushes(pg, hermes, push_service, scenario, pb):
     s = scenario
     pushes = len(received_pushes(push_service, s.push["name"]))
@@ -620,7 +601,6 @@ def test_unreadable_fix_is_400_naming_the_field(pg, hermes, scenario, case, loca
     assert location_events(pg, s.payload_id) == events_before
 
 
-@REPORT_LOCATION_UNAUTHENTICATED
 def test_fix_stream_counts_rejections(pg, hermes, scenario, pb):
     s = scenario
     events_before = location_events(pg, s.payload_id)
