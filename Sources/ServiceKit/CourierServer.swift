@@ -91,7 +91,10 @@ public struct CourierServer: Sendable {
       let (host, port) = try ServerSettings.hostAndPort(address, variable: "COURIER_IDENTITY_ADDRESS")
       let identity = try ServiceClient(host: host, port: port)
       services.append(.init(service: identity, serviceName: "identity-client"))
-      authenticator = CachingAuthenticator(wrapping: IdentityServiceAuthenticator(client: identity.client))
+      // A short cache: a burst of calls costs one IsAuthenticated, and a revoked token stops
+      // working here within 2 s of its revocation in Asgardian.
+      authenticator = CachingAuthenticator(
+        wrapping: IdentityServiceAuthenticator(client: identity.client), ttl: .seconds(2), negativeTTL: .seconds(2))
     } else {
       authenticator = RejectingAuthenticator()
     }

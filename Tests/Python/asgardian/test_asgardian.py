@@ -477,11 +477,12 @@ def test_logout_revokes_at_once(asgardian, iris, identity, pb):
     assert pb.asgardian.TokenRejection.Name(verdict.rejection) == "TOKEN_REJECTION_REVOKED"
     assert_error(call(asgardian, "GET", "/user/profile", account.access), 401, "UNAUTHENTICATED")
     assert_error(call(asgardian, "POST", "/auth/refresh", json={"refreshToken": account.refresh}), 401, "UNAUTHENTICATED")
-    # Other services cache IsAuthenticated answers (ServiceKit's CachingAuthenticator, 30 s for an
-    # accepted token): there a revoked token that was just used stops working when its entry expires.
+    # Other services cache IsAuthenticated answers for 2 s (ServiceKit's CachingAuthenticator): there
+    # a revoked token that was just used stops working when its entry expires. The deadline is a
+    # bound on waiting, generous for a loaded machine; the time taken is printed, not asserted.
     started = time.monotonic()
     eventually(lambda: call(iris, "GET", "/notifications/push/subscriptions", account.access).status_code == 401,
-               "Iris to refuse the revoked token", timeout=45)
+               "Iris to refuse the revoked token", timeout=20)
     print(f"Iris refused the revoked token {time.monotonic() - started:.1f} s after logout")
 
 
