@@ -313,3 +313,242 @@ class Service:
         if self._reader is not None:
             self._reader.join(timeout=10)
         return code
+
+
+# --------------------------------------------------------------------------- nginx
+
+
+NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
+NGINX_TEMPLATE = ROOT / "deploy" / "nginx" / "courier.conf.template"
+
+
+def render_template(text, values):
+    """Fills `${NAME}` placeholders the way the nginx image's envsubst step does, and refuses a
+    placeholder it has no value for (nginx would otherwise fail later with a vaguer message)."""
+    import re
+
+    def fill(match):
+        name = match.group(1)
+        if name not in values:
+            raise StartError(f"nginx template: no value for ${{{name}}}")
+        return str(values[name])
+
+    return re.sub(r"\$\{([A-Z][A-Z0-9_]*)\}", fill, text)
+
+
+class Nginx:
+    """The ingress (deploy/nginx/courier.conf.template) in front of running services, with the web
+    fronts from `web/`. Its own main configuration keeps pid, temp files and the error log under
+    `directory`; the access log (JSON lines) goes to `directory/access.log`."""
+
+    def __init__(self, directory, upstreams, http_port=None, grpc_port=None, web_root=None):
+        self.directory = pathlib.Path(directory).resolve()
+        self.upstreams = upstreams  # {"ASGARDIAN_HTTP": "127.0.0.1:8081", ...}
+        self.http_port = http_port or free_port()
+        self.grpc_port = grpc_port or free_port()
+        self.web_root = pathlib.Path(web_root or ROOT / "web").resolve()
+        self.log = self.directory / "error.log"
+        self.process = None
+
+    def write_configuration(self):
+        self.directory.mkdir(parents=True, exist_ok=True)
+        for temp in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"):
+            (self.directory / "tmp" / temp).mkdir(parents=True, exist_ok=True)
+        site = render_template(NGINX_TEMPLATE.read_text(), {
+            **self.upstreams,
+            "COURIER_HTTP_LISTEN": f"127.0.0.1:{self.http_port}",
+            "COURIER_GRPC_LISTEN": f"127.0.0.1:{self.grpc_port}",
+            "COURIER_WEB_ROOT": self.web_root,
+        })
+        site = site.replace("access_log /dev/stdout", f"access_log {self.directory / 'access.log'}")
+        (self.directory / "courier.conf").write_text(site)
+        temp = self.directory / "tmp"
+        # As root, workers would run as `nobody`, which cannot read a checkout under /root: the
+        # local stack's workers keep root's identity instead. Images run nginx unprivileged.
+        user = "user root root;\n" if os.geteuid() == 0 else ""
+        (self.directory / "nginx.conf").write_text(
+            f"{user}worker_processes 1;\npid {self.directory / 'nginx.pid'};\nerror_log {self.log} warn;\n"
+            "events { worker_connections 1024; }\n"
+            "http {\n"
+            "    include /etc/nginx/mime.types;\n"
+            "    default_type application/octet-stream;\n"
+            "    types { text/javascript js mjs; application/manifest+json webmanifest; }\n"
+            "    sendfile on;\n"
+            + "".join(f"    {name}_temp_path {temp / name};\n" for name in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+            + f"    include {self.directory / 'courier.conf'};\n"
+            "}\n")
+
+    def start(self):
+        self.write_configuration()
+        command = [NGINX, "-p", str(self.directory), "-c", str(self.directory / "nginx.conf"), "-g", "daemon off;"]
+        test = subprocess.run([*command[:-2], "-t"], capture_output=True, text=True)
+        if test.returncode != 0:
+            raise StartError(f"nginx: the configuration does not load:\n{test.stderr}")
+        self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                        stderr=open(self.log, "ab"))
+        wait_for(lambda: port_open(self.http_port) and port_open(self.grpc_port),
+                 f"nginx on 127.0.0.1:{self.http_port} and :{self.grpc_port}", process=self.process, log=self.log)
+        return self
+
+    def reload(self):
+        """Re-renders the configuration (say, after `upstreams` changed) and reloads it in place:
+        old workers finish their requests, new ones take the new upstreams."""
+        self.write_configuration()
+        self.process.send_signal(signal.SIGHUP)
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.http_port}"
+
+    @property
+    def grpc(self):
+        return f"127.0.0.1:{self.grpc_port}"
+
+    def stop(self):
+        # SIGQUIT is nginx's graceful stop; stop_process falls back to SIGKILL.
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGQUIT)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+# --------------------------------------------------------------------------- the whole stack
+
+
+class CourierStack:
+    """Postgres, the broker, Asgardian, Iris, Hermes and nginx with the web fronts, started in that
+    order and stopped in reverse. `scripts/stack.py` runs it on fixed ports with data kept in var/;
+    the browser and ingress tests run it on free ports in a throwaway folder.
+
+    `ports=None` picks free ports everywhere; otherwise a dict with keys postgres, kafka, asgardian,
+    iris, hermes ((grpc, http) pairs), web and grpc_ingress."""
+
+    def __init__(self, var, bin_dir, ports=None, durable=True, admin_email=None, admin_password=None, env=None,
+                 log=lambda line: None, on_first_admin=None):
+        self.var = pathlib.Path(var).resolve()
+        self.bin_dir = pathlib.Path(bin_dir)
+        self.ports = ports or {}
+        self.durable = durable
+        self.admin_email = admin_email
+        self.admin_password = admin_password
+        self.env = dict(env or {})
+        self.say = log
+        self.on_first_admin = on_first_admin  # called once Asgardian runs with the bootstrap admin
+        self.started = []
+        self.pg = self.broker = self.nginx = None
+        self.services = {}
+
+    def _service_ports(self, name):
+        return self.ports.get(name, (0, 0))
+
+    def start(self):
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _start(self):
+        var = self.var
+        web_port = self.ports.get("web") or free_port()
+        grpc_ingress_port = self.ports.get("grpc_ingress") or free_port()
+        web_url = f"http://127.0.0.1:{web_port}"
+
+        self.pg = Postgres(var / "postgres", port=self.ports.get("postgres"), durable=self.durable).start()
+        self.started.append(("Postgres", self.pg.stop))
+        self.pg.prepare_courier_database()
+        self.say(f"postgres   127.0.0.1:{self.pg.port}  database courier (roles asgardian, iris, hermes; data {self.pg.data})")
+
+        self.broker = Tansu(var / "tansu", port=self.ports.get("kafka")).start()
+        self.started.append(("Tansu", self.broker.stop))
+        self.say(f"kafka      {self.broker.bootstrap}  Tansu broker (memory storage; the event store refills it)")
+        self.pg.prepare_courier_database(bin_dir=self.bin_dir)
+
+        courier = str(self.bin_dir / "courier")
+        logs = var / "logs"
+        # Iris needs Asgardian's address and Asgardian calls Iris, so Iris' gRPC port is fixed before
+        # Asgardian starts; every other service may take a port the kernel picks (reported in its log).
+        iris_grpc = self._service_ports("iris")[0] or free_port()
+        self.ports = {**self.ports, "iris": (iris_grpc, self._service_ports("iris")[1])}
+        grpc_port, http_port = self._service_ports("asgardian")
+        asgardian_env = {
+            "ASGARDIAN_DATABASE_URL": self.pg.url(user="asgardian"),
+            "ASGARDIAN_GRPC_PORT": str(grpc_port),
+            "ASGARDIAN_HTTP_PORT": str(http_port),
+            "ASGARDIAN_KEY_FILE": str(var / "asgardian" / "signing-key"),
+            "ASGARDIAN_RESET_URL": f"{web_url}/app/recover",
+            "COURIER_KAFKA_BOOTSTRAP": self.broker.bootstrap,
+            "COURIER_IRIS_ADDRESS": f"127.0.0.1:{iris_grpc}",
+        }
+        if self.admin_password:
+            asgardian_env["ASGARDIAN_BOOTSTRAP_ADMIN_EMAIL"] = self.admin_email
+            asgardian_env["ASGARDIAN_BOOTSTRAP_ADMIN_PASSWORD"] = self.admin_password
+        self._start_service("asgardian", {**asgardian_env, **self.env}, courier, logs)
+        if self.admin_password and self.on_first_admin:
+            self.on_first_admin()
+
+        grpc_port, http_port = self._service_ports("iris")
+        self._start_service("iris", {
+            "IRIS_DATABASE_URL": self.pg.url(user="iris"),
+            "IRIS_GRPC_PORT": str(grpc_port),
+            "IRIS_HTTP_PORT": str(http_port),
+            "IRIS_MAIL_DROP_DIR": str(var / "mail-drop"),
+            "IRIS_VAPID_KEY_FILE": str(var / "iris" / "vapid-private-key"),
+            "COURIER_IDENTITY_ADDRESS": self.services["asgardian"].grpc,
+            **self.env,
+        }, courier, logs)
+
+        grpc_port, http_port = self._service_ports("hermes")
+        self._start_service("hermes", {
+            "HERMES_DATABASE_URL": self.pg.url(user="hermes"),
+            "HERMES_GRPC_PORT": str(grpc_port),
+            "HERMES_HTTP_PORT": str(http_port),
+            "HERMES_BUCKET_FOLDER": str(var / "hermes" / "bucket"),
+            "HERMES_TRACKING_URL": f"{web_url}/app/tracking",
+            "COURIER_KAFKA_BOOTSTRAP": self.broker.bootstrap,
+            "COURIER_IRIS_ADDRESS": self.services["iris"].grpc,
+            "COURIER_IDENTITY_ADDRESS": self.services["asgardian"].grpc,
+            **self.env,
+        }, courier, logs)
+
+        upstreams = {}
+        for name, service in self.services.items():
+            upstreams[f"{name.upper()}_HTTP"] = f"127.0.0.1:{service.http_port}"
+            upstreams[f"{name.upper()}_GRPC"] = service.grpc
+        self.nginx = Nginx(var / "nginx", upstreams, http_port=web_port, grpc_port=grpc_ingress_port).start()
+        self.started.append(("nginx", self.nginx.stop))
+        self.say(f"ingress    web {self.nginx.url}/app/ (people) and {self.nginx.url}/admin/ (admins); "
+                 f"gRPC {self.nginx.grpc}")
+        self.say(f"logs       {logs}")
+
+    def _start_service(self, name, env, executable, logs):
+        service = Service(name, env, logs, executable=executable).start()
+        self.services[name] = service
+        self.started.append((name.capitalize(), service.stop))
+        extra = {"iris": f"  (mail drop {self.var / 'mail-drop'})", "hermes": f"  (receipts {self.var / 'hermes' / 'bucket'})"}
+        self.say(f"{name:<10} gRPC {service.grpc}  REST {service.http}{extra.get(name, '')}")
+
+    @property
+    def web_url(self):
+        return self.nginx.url
+
+    @property
+    def grpc_ingress(self):
+        return self.nginx.grpc
+
+    def stopped_on_their_own(self):
+        """Names and exit codes of the processes that exited without being asked."""
+        processes = {name: service.process for name, service in self.services.items()}
+        if self.nginx is not None:
+            processes["nginx"] = self.nginx.process
+        return [(name, p.returncode) for name, p in processes.items() if p is not None and p.poll() is not None]
+
+    def stop(self):
+        while self.started:
+            name, stopper = self.started.pop()
+            self.say(f"stopping {name}")
+            stopper()

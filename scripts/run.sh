@@ -10,5 +10,6 @@ if ! command -v swift >/dev/null 2>&1 && [[ -x /opt/swift/usr/bin/swift ]]; then
   export PATH="/opt/swift/usr/bin:$PATH"
 fi
 swift build --product courier
+swift build --product courier-events  # migrates the event store on start
 BIN_DIR="$(swift build --show-bin-path)"
 exec "$ROOT/.venv/bin/python" "$ROOT/scripts/stack.py" "$BIN_DIR"

@@ -15,6 +15,7 @@ DEBIAN_PACKAGES=(
   libcurl4-openssl-dev                     # Iris' SMTP client
   poppler-utils                            # pdftotext reads Hermes' receipts back in tests
   nginx-light                              # the ingress
+  chromium chromium-driver                 # headless browser tests of the web fronts (Selenium)
   wrk                                      # HTTP/1.1 load for scripts/bench-rest.sh
   pkg-config gcc make python3-venv
 )
