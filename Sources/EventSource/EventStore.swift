@@ -62,6 +62,7 @@ public struct EventStore: Sendable {
               \(PostgresJSONB(json: record.headersJSON)), \(record.occurredAt))
       """, file: file, line: line)
     try await transaction.notify(channel: channel, file: file, line: line)
+    EventMetrics.appended(type: record.type, count: 1)
     return record.id
   }
 
@@ -93,6 +94,7 @@ public struct EventStore: Sendable {
       ORDER BY e.position
       """, file: file, line: line)
     try await transaction.notify(channel: channel, file: file, line: line)
+    EventMetrics.appended(type: first.type, count: records.count)
     return records.map(\.id)
   }
 

@@ -87,13 +87,15 @@ extension HermesCore {
           event.occurredAt = Google_Protobuf_Timestamp(date: moment)
           changes.append(event)
         }
-        var live = Courier_Hermes_V1_WatchDelivererPositionsResponse()
-        live.delivererID = delivererID.text
-        live.displayName = deliverer.displayName
-        live.location = location
-        live.receivedAt = Google_Protobuf_Timestamp(date: moment)
-        try await PositionHub.publish(live, in: tx)
       }
+      // The live map gets the newest fix of the batch: where the deliverer is now. (A batch of
+      // several is a device uploading fixes it queued; its path is in the payloads' history.)
+      var live = Courier_Hermes_V1_WatchDelivererPositionsResponse()
+      live.delivererID = delivererID.text
+      live.displayName = deliverer.displayName
+      live.location = last
+      live.receivedAt = Google_Protobuf_Timestamp(date: moment)
+      try await PositionHub.publish(live, in: tx)
       try await events.append(contentsOf: changes, in: tx, headers: headers, occurredAt: moment)
       return outcomes.map { $0.rejection == nil ? FixOutcome(rejection: nil, movedPayloads: payloads.count) : $0 }
     }
