@@ -53,6 +53,7 @@ import shutil
 import struct
 import subprocess
 import sys
+import types
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -483,7 +484,24 @@ def _import_generated(root: Path, path: Path):
     if spec is not None and str(root) in list(spec.submodule_search_locations or []):
         return importlib.import_module(name)
     # The top-level name belongs to an installed distribution (proto/grpc/health/... and grpcio's
-    # `grpc`): load the generated file under its name without touching that package.
+    # `grpc`): load the generated file under its name without touching that package. Generated
+    # imports between such files (`from grpc.testing import empty_pb2`) need the sub-packages that
+    # the distribution lacks, so those are stood in for by namespace modules over the output folder.
+    if name in sys.modules:
+        return sys.modules[name]
+    parts = name.split(".")
+    for depth in range(2, len(parts)):
+        package = ".".join(parts[:depth])
+        if package in sys.modules:
+            continue
+        try:
+            found = importlib.util.find_spec(package)
+        except ModuleNotFoundError:
+            found = None
+        if found is None:
+            stand_in = types.ModuleType(package)
+            stand_in.__path__ = [str(root.joinpath(*parts[:depth]))]
+            sys.modules[package] = stand_in
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
