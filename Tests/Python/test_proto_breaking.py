@@ -256,8 +256,11 @@ BREAKING: dict[str, Case] = {
         element="courier.hermes.v1.TrackingService.GetPayloadReceipt",
     ),
     "RPC_SAME_REQUEST_TYPE": Case(
-        edits=[(HERMES, "rpc GetPayloadReceipt(GetPayloadReceiptRequest)", "rpc GetPayloadReceipt(GetDeliveryPayloadRequest)")],
-        deleted=[],
+        edits=[(
+            HERMES,
+            "rpc GetPayloadReceipt(GetPayloadReceiptRequest) returns (GetPayloadReceiptResponse) {",
+            "rpc GetPayloadReceipt(GetDeliveryPayloadRequest) returns (GetPayloadReceiptResponse) {  // @RPC_SAME_REQUEST_TYPE",
+        )],
     ),
     "RPC_SAME_RESPONSE_TYPE": Case(
         edits=[(HERMES, "returns (GetPayloadReceiptResponse) {", "returns (GetDeliveryPayloadResponse) {  // @RPC_SAME_RESPONSE_TYPE")],
@@ -267,7 +270,11 @@ BREAKING: dict[str, Case] = {
         element="courier.hermes.v1.TrackingService.WatchPayloadPositions",
     ),
     "RPC_SAME_STREAMING-client": Case(
-        edits=[(HERMES, "rpc ReportLocation(stream ReportLocationRequest)", "rpc ReportLocation(ReportLocationRequest)")],
+        edits=[(
+            HERMES,
+            "rpc ReportLocation(stream ReportLocationRequest) returns (ReportLocationResponse) {",
+            "rpc ReportLocation(ReportLocationRequest) returns (ReportLocationResponse) {  // @RPC_SAME_STREAMING",
+        )],
     ),
     "RPC_SAME_IDEMPOTENCY_LEVEL": Case(
         edits=[(HERMES, GET_RECEIPT, GET_RECEIPT.replace("option idempotency_level = NO_SIDE_EFFECTS;", "option idempotency_level = IDEMPOTENT;  // @RPC_SAME_IDEMPOTENCY_LEVEL"))],
@@ -290,10 +297,18 @@ BREAKING: dict[str, Case] = {
         edits=[(HERMES, GET_RECEIPT, GET_RECEIPT.replace('    option (courier.options.v1.http) = {\n      get: "/tracking/payload/{payload_tracking_code}/receipt"\n    };\n', "").replace("rpc GetPayloadReceipt(", "rpc GetPayloadReceipt(  // @RPC_SAME_HTTP_RULE\n    "))],
     ),
     "EVENT_SAME_TOPIC": Case(
-        edits=[(EVENTS, 'topic: "courier.user-created.v1"', 'topic: "courier.user-registered.v1"')],
+        edits=[(
+            EVENTS,
+            '  option (courier.options.v1.event) = {\n    topic: "courier.user-created.v1"',
+            '  option (courier.options.v1.event) = {  // @EVENT_SAME_TOPIC\n    topic: "courier.user-registered.v1"',
+        )],
     ),
     "EVENT_SAME_KEY_FIELD": Case(
-        edits=[(EVENTS, 'topic: "courier.delivery-payload-changed-location.v1"\n    key_field: "delivery_payload_id"', 'topic: "courier.delivery-payload-changed-location.v1"\n    key_field: "deliverer_id"')],
+        edits=[(
+            EVENTS,
+            '  option (courier.options.v1.event) = {\n    topic: "courier.delivery-payload-changed-location.v1"\n    key_field: "delivery_payload_id"',
+            '  option (courier.options.v1.event) = {  // @EVENT_SAME_KEY_FIELD\n    topic: "courier.delivery-payload-changed-location.v1"\n    key_field: "deliverer_id"',
+        )],
     ),
     "EVENT_SAME_TOPIC-binding-removed": Case(
         edits=[(EVENTS, '  option (courier.options.v1.event) = {\n    topic: "courier.user-created.v1"\n    key_field: "user_id"\n  };\n', ""),
@@ -313,13 +328,6 @@ BREAKING: dict[str, Case] = {
         element="courier/iris/v1/iris.proto",
     ),
 }
-# protoc puts the request and response type locations on the rpc line; mark them in place.
-BREAKING["RPC_SAME_REQUEST_TYPE"].edits = [(HERMES, "rpc GetPayloadReceipt(GetPayloadReceiptRequest) returns (GetPayloadReceiptResponse) {", "rpc GetPayloadReceipt(GetDeliveryPayloadRequest) returns (GetPayloadReceiptResponse) {  // @RPC_SAME_REQUEST_TYPE")]
-BREAKING["RPC_SAME_STREAMING-client"].edits = [(HERMES, "rpc ReportLocation(stream ReportLocationRequest) returns (ReportLocationResponse) {", "rpc ReportLocation(ReportLocationRequest) returns (ReportLocationResponse) {  // @RPC_SAME_STREAMING")]
-BREAKING["EVENT_SAME_TOPIC"].edits = [(EVENTS, '  option (courier.options.v1.event) = {\n    topic: "courier.user-created.v1"', '  option (courier.options.v1.event) = {  // @EVENT_SAME_TOPIC\n    topic: "courier.user-registered.v1"')]
-BREAKING["EVENT_SAME_KEY_FIELD"].edits = [(EVENTS, '  option (courier.options.v1.event) = {\n    topic: "courier.delivery-payload-changed-location.v1"\n    key_field: "delivery_payload_id"', '  option (courier.options.v1.event) = {  // @EVENT_SAME_KEY_FIELD\n    topic: "courier.delivery-payload-changed-location.v1"\n    key_field: "deliverer_id"')]
-
-
 @pytest.mark.parametrize("name", BREAKING)
 def test_breaking_change_is_reported(name: str, trees) -> None:
     check(BREAKING[name], trees)
@@ -497,7 +505,8 @@ def test_the_real_contracts_are_compatible_with_themselves(tmp_path: Path) -> No
     result = run_gate(REPO, "--against-dir", str(REPO / "proto"))
     assert result.returncode == 0, result.stdout + result.stderr
     count = len(list((REPO / "proto").rglob("*.proto")))
-    assert result.stdout.strip() == f"proto_breaking: {count} file(s) compatible with {REPO / 'proto'} ({count} in the base, 0 added), 23 rules"
+    rules = len(subprocess.run([sys.executable, str(SCRIPT), "--rules"], capture_output=True, text=True, check=True).stdout.splitlines())
+    assert result.stdout.strip() == f"proto_breaking: {count} file(s) compatible with {REPO / 'proto'} ({count} in the base, 0 added), {rules} rules"
 
 
 # --- errors --------------------------------------------------------------------------------------------
