@@ -23,13 +23,11 @@ import sys
 import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "scripts" / "proto_breaking.py"
-WRAPPER = REPO / "scripts" / "check-contracts.sh"
 VIOLATION = re.compile(r"^(?P<path>[^:]+):(?P<line>\d+): (?P<rule>[A-Z_]+): (?P<element>[^:]+): (?P<message>.+)$")
 MARKER = re.compile(r"//.*?@([A-Z_]+(?:\s+@[A-Z_]+)*)\s*$")
 
