@@ -454,10 +454,15 @@ def main(argv):
         print(f"(processed = commit of the `hermes` group's transaction; {count} events in the latency run; "
               f"Iris: {pushes} pushes and {mails} tracking mails for {total} ChangedLocation events)")
         return 0
-    except (BenchError, stack.StartError) as error:
+    except (BenchError, stack.StartError, grpc.RpcError) as error:
         print(f"bench-pipeline: {error}", file=sys.stderr)
         for server in servers:
-            print(stack.tail(server.log, 1500), file=sys.stderr)
+            # The services' own words on what went wrong: their warnings and errors, last ones first.
+            with open(server.log, "rb") as log:
+                troubles = [line.decode("utf-8", "replace").rstrip() for line in log
+                            if b'"level":"error"' in line or b'"level":"warning"' in line]
+            print(f"--- {server.name}: {len(troubles)} warnings and errors; the last ones:", file=sys.stderr)
+            print("\n".join(troubles[-8:]) or stack.tail(server.log, 1500), file=sys.stderr)
         return 1
     finally:
         for server in reversed(servers):

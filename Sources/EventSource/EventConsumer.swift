@@ -27,14 +27,14 @@ public final class EventConsumer: Sendable {
     public var group: String
     public var policy: DeliveryPolicy
     public var kafkaConsumer: KafkaConsumerConfiguration
-    /// Partitions of topics this consumer creates when they do not exist yet.
+    /// Partitions of topics this consumer creates when they do not exist yet: 12, as the relay.
     public var partitions: Int32
     /// Wait between tries when the database or broker is unreachable.
     public var infrastructureBackoff: Duration
 
     public init(
       group: String, policy: DeliveryPolicy = .defaults, kafkaConsumer: KafkaConsumerConfiguration = .defaults,
-      partitions: Int32 = 4, infrastructureBackoff: Duration = .milliseconds(200)
+      partitions: Int32 = 12, infrastructureBackoff: Duration = .milliseconds(200)
     ) {
       self.group = group
       self.policy = policy

@@ -28,7 +28,8 @@ public final class EventRelay: Sendable {
     public var batchSize: Int
     /// How often the relay looks for unpublished events without being woken.
     public var sweepInterval: Duration
-    /// Partitions of each topic the relay creates.
+    /// Partitions of each topic the relay creates: 12, the most consumer processes of one group
+    /// that share the work, and the handlers one process runs side by side.
     public var partitions: Int32
     /// Wait after a failed pass (database or broker unreachable) before the next one.
     public var retryBackoff: Duration
@@ -37,7 +38,7 @@ public final class EventRelay: Sendable {
     public var topics: [String]
 
     public init(
-      batchSize: Int = 1000, sweepInterval: Duration = .seconds(1), partitions: Int32 = 4,
+      batchSize: Int = 1000, sweepInterval: Duration = .seconds(1), partitions: Int32 = 12,
       retryBackoff: Duration = .milliseconds(200), topics: [String] = []
     ) {
       self.batchSize = max(1, batchSize)

@@ -66,7 +66,14 @@ struct CourierEventsCommandTests {
   static func onTopics(_ broker: TansuBroker, _ topics: [String], atLeast: Int) async throws -> [UUID: Int] {
     let reader = KafkaConsumer(configuration: broker.configuration, consumerConfiguration: .testing, groupId: nil)
     var partitions: [TopicPartition: KafkaConsumer.StartOffset] = [:]
-    for topic in topics { for partition in 0..<4 { partitions[TopicPartition(topic, Int32(partition))] = .earliest } }
+    let admin = KafkaAdmin(configuration: broker.configuration)
+    for topic in topics {
+      // The command's relay creates topics with its default partition count; ask the broker.
+      for partition in 0..<(try await admin.partitionCount(topic)) {
+        partitions[TopicPartition(topic, Int32(partition))] = .earliest
+      }
+    }
+    await admin.close()
     try reader.assign(partitions)
     let decoder = RecordDecoder(registry: CourierContracts.events)
     var seen: [UUID: Int] = [:]

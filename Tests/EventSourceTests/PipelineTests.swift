@@ -176,7 +176,10 @@ func appendInLanes(_ store: EventStore, total: Int, lanes: Int) async throws {
 func readTopic(_ broker: TansuBroker, total: Int) async throws -> (seen: [UUID: Int], outOfOrder: Int) {
   let topic = Courier_Events_V1_DeliveryPayloadChangedLocation.eventBinding.topic
   let reader = KafkaConsumer(configuration: broker.configuration, consumerConfiguration: .testing, groupId: nil)
-  try reader.assign(Dictionary(uniqueKeysWithValues: (0..<4).map { (TopicPartition(topic, Int32($0)), KafkaConsumer.StartOffset.earliest) }))
+  let admin = KafkaAdmin(configuration: broker.configuration)
+  let count = try await admin.partitionCount(topic)
+  await admin.close()
+  try reader.assign(Dictionary(uniqueKeysWithValues: (0..<count).map { (TopicPartition(topic, Int32($0)), KafkaConsumer.StartOffset.earliest) }))
   let decoder = RecordDecoder(registry: CourierContracts.events)
   var seen: [UUID: Int] = [:]
   var lastIndex: [String: Int] = [:]

@@ -59,7 +59,11 @@ package enum HermesApp {
     let iris = try ServiceClient(host: irisHost, port: irisPort)
     let (identityHost, identityPort) = try hostAndPort(identityAddress, variable: "COURIER_IDENTITY_ADDRESS")
     let identity = try ServiceClient(host: identityHost, port: identityPort)
-    let users = IdentityServiceUserDirectory(client: identity.client)
+    let users = CachingUserDirectory(
+      IdentityServiceUserDirectory(client: identity.client),
+      ttl: try environment.duration(
+        "HERMES_USER_CACHE_TTL", default: .seconds(5),
+        "how long a user read from Asgardian (address, preferences, disabled) is reused"))
     let notifier = IrisNotifier(client: iris.client)
     let hub = PositionHub()
     let core = HermesCore(

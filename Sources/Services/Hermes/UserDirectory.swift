@@ -1,5 +1,6 @@
 package import Generated
 package import GRPCCore
+import Synchronization
 
 /// Reads Asgardian users. Production: ``IdentityServiceUserDirectory`` (Asgardian's
 /// IdentityService.GetUserData over gRPC); unit tests use an in-process fake.
@@ -30,5 +31,45 @@ package struct IdentityServiceUserDirectory<Transport: ClientTransport>: UserDir
     } catch let error as RPCError where error.code == .notFound {
       return nil
     }
+  }
+}
+
+/// A ``UserDirectory`` that remembers each answer for `ttl`, so that a burst of position events for
+/// one subscriber asks Asgardian once rather than once per event. A change to a user (disabled,
+/// notifications turned off, new address) is seen within `ttl`; failures are not remembered.
+package final class CachingUserDirectory: UserDirectory {
+  private struct Entry {
+    var user: Courier_Asgardian_V1_User?
+    var expires: ContinuousClock.Instant
+  }
+
+  private let base: any UserDirectory
+  private let ttl: Duration
+  private let capacity: Int
+  private let entries = Mutex<[String: Entry]>([:])
+
+  /// - Parameters:
+  ///   - ttl: how long an answer is reused: 5 s by default.
+  ///   - capacity: users remembered at most; when full, expired entries go, then everything.
+  package init(_ base: any UserDirectory, ttl: Duration = .seconds(5), capacity: Int = 10_000) {
+    self.base = base
+    self.ttl = ttl
+    self.capacity = capacity
+  }
+
+  package func user(id: String) async throws -> Courier_Asgardian_V1_User? {
+    let now = ContinuousClock.now
+    if let entry = entries.withLock({ $0[id] }), entry.expires > now {
+      return entry.user
+    }
+    let user = try await base.user(id: id)
+    entries.withLock { entries in
+      if entries.count >= capacity {
+        entries = entries.filter { $0.value.expires > now }
+        if entries.count >= capacity { entries.removeAll(keepingCapacity: true) }
+      }
+      entries[id] = Entry(user: user, expires: now + ttl)
+    }
+    return user
   }
 }
