@@ -324,8 +324,10 @@ def command_events(args):
         "auto.offset.reset": "earliest" if args.from_beginning else "latest",
         "enable.auto.commit": bool(args.group),
         "socket.connection.setup.timeout.ms": 5000,
-        # librdkafka retries on its own; remember the last error so the person sees why nothing came.
+        # librdkafka retries on its own and logs each failed attempt; keep its errors instead and
+        # report the one that matters.
         "error_cb": lambda error: errors.append(error),
+        "log_level": 0,
     })
     consumer.subscribe(topics)
     deadline = time.monotonic() + args.watch_timeout

@@ -79,16 +79,22 @@ def admin(courier):
     return Api(courier.web_url).login(ADMIN_EMAIL, courier.admin_password)
 
 
+def sign_up(courier, name="Test Person"):
+    """Signs a fresh user up through REST; returns (Api logged in, email, password). Asgardian allows
+    10 sign-ups per client address in 10 minutes, so a module should make few users and share them."""
+    email = f"user-{uuid.uuid4().hex[:10]}@courier.test"
+    password = "a long enough password " + secrets.token_hex(4)
+    api = Api(courier.web_url)
+    api.call("POST", "/auth/signup", {"email": email, "password": password, "displayName": name})
+    return api.login(email, password), email, password
+
+
 @pytest.fixture
 def new_user(courier):
-    """Signs a fresh user up through REST; returns (Api logged in, email, password)."""
+    """`sign_up` for one test: `new_user(name)` returns (Api logged in, email, password)."""
 
     def make(name="Test Person"):
-        email = f"user-{uuid.uuid4().hex[:10]}@courier.test"
-        password = "a long enough password " + secrets.token_hex(4)
-        api = Api(courier.web_url)
-        api.call("POST", "/auth/signup", {"email": email, "password": password, "displayName": name})
-        return api.login(email, password), email, password
+        return sign_up(courier, name)
 
     return make
 
