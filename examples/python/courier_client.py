@@ -407,7 +407,7 @@ def parser():
     deliverers.add_argument("--deliverer-id", action="append", default=[], help="watch only this deliverer (repeatable)")
     streaming(deliverers, "messages")
     events = add("events", command_events, "consume Courier's Kafka topics and print the decoded events")
-    events.add_argument("--bootstrap", type=address, default=os.environ.get("COURIER_KAFKA", "127.0.0.1:9092"),
+    events.add_argument("--bootstrap", type=address, default=os.environ.get("COURIER_KAFKA", "127.0.0.1:59092"),
                         help="the Kafka bootstrap address (default %(default)s, or COURIER_KAFKA)")
     events.add_argument("--topic", action="append", help="a topic to read (repeatable; default: every event topic)")
     events.add_argument("--key", help="print only records with this key (the aggregate id)")
