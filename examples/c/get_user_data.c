@@ -98,6 +98,7 @@ struct call {
     size_t body_length;
     bool body_too_large;
 
+    bool heard_http2; /* a valid frame came from the server */
     bool stream_closed;
     uint32_t reset_code; /* the HTTP/2 error code the stream closed with */
     int send_errno;      /* why writing to the socket failed */
@@ -331,6 +332,13 @@ static int on_data_chunk(nghttp2_session *session, uint8_t flags, int32_t stream
     return 0;
 }
 
+static int on_frame(nghttp2_session *session, const nghttp2_frame *frame, void *user_data) {
+    (void)session;
+    (void)frame;
+    ((struct call *)user_data)->heard_http2 = true;
+    return 0;
+}
+
 static int on_stream_close(nghttp2_session *session, int32_t stream_id, uint32_t error_code, void *user_data) {
     (void)session;
     struct call *call = user_data;
@@ -519,8 +527,12 @@ static int exchange(nghttp2_session *session, struct call *call, const char *sho
         }
     }
     if (!call->stream_closed) {
-        complain("UNAVAILABLE: %s closed the connection before the answer was complete%s", shown,
-                 call->http_status == 0 ? " (is it an HTTP/2 cleartext gRPC port?)" : "");
+        if (!call->heard_http2) {
+            /* nghttp2 ends the session on bytes that are no HTTP/2 frame (an HTTP/1.1 answer, say). */
+            complain("%s did not answer in HTTP/2: is it a cleartext (h2c) gRPC port, not HTTP/1.1 or TLS?", shown);
+            return EXIT_PROTOCOL;
+        }
+        complain("UNAVAILABLE: %s closed the connection before the answer was complete", shown);
         return GRPC_UNAVAILABLE;
     }
     return 0;
@@ -670,6 +682,7 @@ int main(int argc, char **argv) {
     nghttp2_session_callbacks_set_on_header_callback(callbacks, on_header);
     nghttp2_session_callbacks_set_on_data_chunk_recv_callback(callbacks, on_data_chunk);
     nghttp2_session_callbacks_set_on_stream_close_callback(callbacks, on_stream_close);
+    nghttp2_session_callbacks_set_on_frame_recv_callback(callbacks, on_frame);
     if (nghttp2_session_client_new(&session, callbacks, &call) != 0) {
         complain("out of memory");
         goto done;

@@ -39,7 +39,7 @@ WAIT = 60.0
 
 # Exit codes the examples document.
 PY_GRPC, PY_USAGE, PY_REST, PY_KAFKA = 1, 2, 3, 4
-C_USAGE, C_NO_CONNECTION = 64, 69
+C_USAGE, C_NO_CONNECTION, C_PROTOCOL = 64, 69, 76
 NOT_FOUND, UNIMPLEMENTED, UNAUTHENTICATED = 5, 12, 16
 
 
@@ -381,8 +381,8 @@ def test_c_connection_errors_and_wrong_ports(courier, c_client):
     assert hermes.returncode == UNIMPLEMENTED, hermes.stderr
     # nginx's HTTP/1.1 port does not speak h2c: a clear failure, not a hang or a crash.
     http1 = c_call(c_client, courier.web_url.removeprefix("http://"), some_id)
-    assert http1.returncode not in (0, C_USAGE) and "get_user_data:" in http1.stderr, http1.stderr
-    assert http1.returncode < 128, "killed by a signal"
+    assert http1.returncode == C_PROTOCOL, (http1.returncode, http1.stderr)
+    assert "did not answer in HTTP/2" in http1.stderr, http1.stderr
 
 
 def test_c_bad_command_line(c_client):
