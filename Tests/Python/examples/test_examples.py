@@ -2,11 +2,12 @@
 same CourierStack as run.sh, on free ports): Python (`examples/python`, classes from generate.sh)
 and C (`examples/c`, built with its Makefile).
 
-- Python, straight to each service and through nginx: GetUserData returns the signed-up user; a
+- Python, straight to each service and through nginx: GetUserData (straight to Asgardian: nginx
+  refuses the internal IdentityService with PERMISSION_DENIED) returns the signed-up user; a
   Hermes follow, the subscription list and a WatchPayloadPositions stream that sees a reported fix;
   an admin's WatchDelivererPositions; the Kafka consumer prints the DeliveryPayloadChangedLocation
   event of that fix, decoded from its envelope.
-- C, through nginx and straight to Asgardian: prints the user; an unknown id is NOT_FOUND with a
+- C, straight to Asgardian: prints the user (through nginx: PERMISSION_DENIED, exit 7); an unknown id is NOT_FOUND with a
   non-zero exit; a closed port or an unresolvable name is a connection error; a percent-encoded
   grpc-message (from a grpcio server here) is decoded.
 - Bad input to both: missing or malformed arguments, a wrong password, a bad token, an unknown topic,
@@ -40,7 +41,7 @@ WAIT = 60.0
 # Exit codes the examples document.
 PY_GRPC, PY_USAGE, PY_REST, PY_KAFKA = 1, 2, 3, 4
 C_USAGE, C_NO_CONNECTION, C_PROTOCOL = 64, 69, 76
-NOT_FOUND, UNIMPLEMENTED, UNAUTHENTICATED = 5, 12, 16
+PERMISSION_DENIED, NOT_FOUND, UNIMPLEMENTED, UNAUTHENTICATED = 7, 5, 12, 16
 
 
 # --------------------------------------------------------------------------- building the examples
@@ -177,10 +178,18 @@ def _report(world, device, latitude):
 # --------------------------------------------------------------------------- Python: gRPC and REST
 
 
-@pytest.mark.parametrize("route", ["direct", "nginx"])
-def test_python_get_user_data(courier, cast, python_gen, route):
+def test_python_get_user_data_is_refused_through_nginx(courier, cast, python_gen):
+    # IdentityService is internal: the ingress answers PERMISSION_DENIED, with or without a token.
+    for token in ([], ["--token", cast.person.token]):
+        refused = python_client(python_gen, "user", "--grpc", courier.grpc_ingress, *token, user_id_of(cast.person))
+        assert refused.returncode == PY_GRPC, refused.stderr
+        assert "PERMISSION_DENIED" in refused.stderr and "internal service" in refused.stderr, refused.stderr
+        assert refused.stdout == ""
+
+
+def test_python_get_user_data(courier, cast, python_gen):
     user, email = cast.person, cast.email
-    address = grpc_address(courier, route, "asgardian")
+    address = grpc_address(courier, "direct", "asgardian")
     [answer] = json_lines(python_client(python_gen, "user", "--grpc", address, user_id_of(user)))
     assert answer["userId"] == user_id_of(user)
     assert answer["email"] == email
@@ -335,10 +344,16 @@ def closed_port():
 # --------------------------------------------------------------------------- C
 
 
-@pytest.mark.parametrize("route", ["nginx", "direct"])
-def test_c_get_user_data(courier, cast, c_client, route):
+def test_c_get_user_data_is_refused_through_nginx(courier, cast, c_client):
+    refused = c_call(c_client, courier.grpc_ingress, user_id_of(cast.person))
+    assert refused.returncode == PERMISSION_DENIED, refused.stderr
+    assert "gRPC status 7 PERMISSION_DENIED: internal service" in refused.stderr, refused.stderr
+    assert refused.stdout == ""
+
+
+def test_c_get_user_data(courier, cast, c_client):
     user, email = cast.person, cast.email
-    address = grpc_address(courier, route, "asgardian")
+    address = grpc_address(courier, "direct", "asgardian")
     result = c_call(c_client, address, user_id_of(user))
     assert result.returncode == 0, result.stderr
     fields = text_fields(result.stdout)

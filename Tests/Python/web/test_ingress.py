@@ -6,7 +6,8 @@ What each bad input gets, through nginx:
 - the services' /metrics, /healthz, /readyz, /openapi.json -> 404 (kept inside);
 - a REST body over 1 MiB -> 413 with a JSON body;
 - an unknown gRPC service -> UNIMPLEMENTED with a message; a bad token over gRPC -> the service's
-  UNAUTHENTICATED, passed through.
+  UNAUTHENTICATED, passed through; an internal service (IdentityService, Iris' NotificationService)
+  -> PERMISSION_DENIED from nginx.
 """
 
 import datetime
@@ -165,6 +166,35 @@ def test_grpc_through_grpc_pass_reaches_each_service(courier, admin, world, pb):
         assert list(subscriptions.subscriptions) == []
     finally:
         channel.close()
+
+
+def test_internal_services_are_refused_at_the_ingress(courier, admin, pb):
+    """IdentityService and Iris' NotificationService answer Courier's services only: through nginx
+    they are PERMISSION_DENIED even for an admin, while the same calls straight to the service work."""
+    bearer = (("authorization", f"Bearer {admin.token}"),)
+    user_id = admin.principal["userId"]
+    calls = [
+        (lambda channel: pb.asgardian_grpc.IdentityServiceStub(channel).GetUserData(
+            pb.asgardian.GetUserDataRequest(user_id=user_id), metadata=bearer, timeout=30), "asgardian"),
+        (lambda channel: pb.asgardian_grpc.IdentityServiceStub(channel).IsAuthenticated(
+            pb.asgardian.IsAuthenticatedRequest(access_token=admin.token), timeout=30), "asgardian"),
+        (lambda channel: pb.iris_grpc.NotificationServiceStub(channel).SendMail(
+            pb.iris.SendMailRequest(idempotency_key="ingress-refused"), metadata=bearer, timeout=30), None),
+    ]
+    with grpc.insecure_channel(courier.grpc_ingress) as ingress:
+        for call, _ in calls:
+            with pytest.raises(grpc.RpcError) as refused:
+                call(ingress)
+            assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED, refused.value
+            assert "internal service" in refused.value.details()
+    for call, service in calls:
+        if service is None:
+            continue  # SendMail straight to Iris would send a mail; its own tests cover it
+        with grpc.insecure_channel(courier.services[service].grpc) as direct:
+            call(direct)
+    # Nothing was sent through the ingress.
+    sent = [line for line in courier.services["iris"].logs() if "ingress-refused" in json.dumps(line)]
+    assert sent == []
 
 
 def test_unknown_grpc_service_is_unimplemented(courier):
