@@ -184,9 +184,10 @@ export class PositionMap {
   drawGrid(context, left, top, width, height, zoom) {
     const topLeft = unproject(left, top, zoom);
     const bottomRight = unproject(left + width, top + height, zoom);
-    const lonSpan = bottomRight.lon - topLeft.lon;
-    const step = GRID_STEPS.find((candidate) => lonSpan / candidate <= 4) || 90;
-    const decimals = Math.max(0, Math.ceil(-Math.log10(step)));
+    // About three to four lines each way; latitude and longitude get their own step.
+    const lonStep = GRID_STEPS.find((candidate) => (bottomRight.lon - topLeft.lon) / candidate <= 4) || 90;
+    const latStep = GRID_STEPS.find((candidate) => (topLeft.lat - bottomRight.lat) / candidate <= 3) || 90;
+    const decimals = (step) => Math.max(0, Math.ceil(-Math.log10(step) - 1e-9));
     context.save();
     context.strokeStyle = "#a9b4bf";
     context.lineWidth = 1;
@@ -195,22 +196,25 @@ export class PositionMap {
 
     context.textBaseline = "top";
     context.textAlign = "left";
-    for (let lon = Math.ceil(topLeft.lon / step) * step; lon <= bottomRight.lon; lon += step) {
+    for (let i = Math.ceil(topLeft.lon / lonStep); i * lonStep <= bottomRight.lon; i += 1) {
+      const lon = i * lonStep;
       const x = Math.round(project(0, lon, zoom).x - left) + 0.5;
       context.beginPath();
       context.moveTo(x, 0);
       context.lineTo(x, height);
       context.stroke();
-      context.fillText(formatDegrees(lon, decimals, "E", "W"), x + 3, 3);
+      const label = formatDegrees(lon, decimals(lonStep), "E", "W");
+      if (x + 3 + context.measureText(label).width < width - 40) context.fillText(label, x + 3, 3);  // clear of the zoom buttons
     }
     context.textBaseline = "bottom";
-    for (let lat = Math.ceil(bottomRight.lat / step) * step; lat <= topLeft.lat; lat += step) {
+    for (let i = Math.ceil(bottomRight.lat / latStep); i * latStep <= topLeft.lat; i += 1) {
+      const lat = i * latStep;
       const y = Math.round(project(lat, 0, zoom).y - top) + 0.5;
       context.beginPath();
       context.moveTo(0, y);
       context.lineTo(width, y);
       context.stroke();
-      context.fillText(formatDegrees(lat, decimals, "N", "S"), 3, y - 2);
+      context.fillText(formatDegrees(lat, decimals(latStep), "N", "S"), 3, y - 2);
     }
     context.restore();
   }

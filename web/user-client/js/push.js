@@ -7,6 +7,7 @@ import { ApiError } from "./api.js";
 const WORKER_URL = "/app/sw.js";
 const SCOPE = "/app/";
 const STORE_KEY = "courier.push";
+const SUBSCRIBE_TIMEOUT_MS = 15000;
 
 /** Why this browser cannot do web push at all, or "" when it can try. */
 export function pushUnsupportedReason() {
@@ -77,12 +78,25 @@ export async function enablePush(session) {
     subscription = null;
   }
   if (!subscription) {
+    // A browser without a reachable push service may never answer: give up after a while, and
+    // drop a subscription that arrives too late, since it was never registered.
+    const attempt = registration.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: key });
+    let timer;
+    const timeout = new Promise((resolve) => { timer = setTimeout(() => resolve(null), SUBSCRIBE_TIMEOUT_MS); });
     try {
-      subscription = await registration.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: key });
+      subscription = await Promise.race([attempt, timeout]);
     } catch (error) {
       throw new Error(
-        `This browser could not reach its push service, so push notifications are not available here ` +
-        `(${error.message || error.name}). Updates still appear on this page while it is open.`);
+        `This browser could not reach its push service (${error.message || error.name}). ` +
+        `Updates still appear on this page while it is open.`);
+    } finally {
+      clearTimeout(timer);
+    }
+    if (!subscription) {
+      attempt.then((late) => late.unsubscribe()).catch(() => {});
+      throw new Error(
+        `This browser could not reach its push service (no answer within ${SUBSCRIBE_TIMEOUT_MS / 1000} s). ` +
+        `Updates still appear on this page while it is open.`);
     }
   }
   const json = subscription.toJSON();

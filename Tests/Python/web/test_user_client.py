@@ -1,0 +1,328 @@
+"""The user client (web/user-client, served at /app/) in headless Chromium against the whole stack.
+
+What a person does and sees:
+- signs up in the browser, follows stuff by tracking code, and watches its position change on the
+  page as the deliverer reports fixes (no reload: a marker set in the page survives), with the map
+  drawn, the timeline growing and the live notification listed; downloads the receipt (a PDF);
+  opens the tracking page from a mail's link; stops following;
+- logs in, edits the profile, logs out; recovers a password through the mailed link;
+- asks for push notifications: without a push service the page says so.
+
+Bad input shows the service's own message (compared with what the same REST call answers): a
+wrong password, a sign-up with a short password, an unknown tracking code, a used reset token.
+"""
+
+import base64
+import re
+import time
+import urllib.parse
+
+import pytest
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
+
+from conftest import Api
+
+WAIT = 30
+
+
+def wait_for(browser, check, what, timeout=WAIT):
+    """Polls `check(browser)` until it returns something truthy, which it returns."""
+    try:
+        return WebDriverWait(browser, timeout, poll_frequency=0.1).until(lambda driver: check(driver))
+    except Exception:
+        browser.shot("timeout")
+        pytest.fail(f"timed out waiting for {what}; page at {browser.current_url}")
+
+
+def by_id(browser, element_id):
+    return browser.find_element(By.ID, element_id)
+
+
+def open_app(browser, courier, path="/app/"):
+    browser.get(courier.web_url + path)
+    wait_for(browser, lambda b: b.execute_script("return document.documentElement.dataset.ready === 'true'"),
+             "the app to start")
+
+
+def fill(browser, values):
+    for element_id, value in values.items():
+        field = by_id(browser, element_id)
+        field.clear()
+        field.send_keys(value)
+
+
+def shown_text(browser, element_id):
+    """The element's text once it is shown, else an empty string."""
+    element = by_id(browser, element_id)
+    return element.text if element.is_displayed() else ""
+
+
+def wait_for_view(browser, title):
+    wait_for(browser, lambda b: b.title == f"{title} · Courier", f"the page '{title}'")
+
+
+def card(browser, code, scope="#payload-list"):
+    found = browser.find_elements(By.CSS_SELECTOR, f"{scope} [data-testid=payload-card][data-code='{code}']")
+    return found[0] if found else None
+
+
+def card_part(browser, code, part, scope="#payload-list"):
+    element = card(browser, code, scope)
+    return element.find_element(By.CSS_SELECTOR, f"[data-testid={part}]") if element else None
+
+
+def sign_up_in_browser(browser, courier, name):
+    email = f"web-{time.time_ns()}@courier.test"
+    password = "a fine long password 9"
+    open_app(browser, courier)
+    wait_for_view(browser, "Log in")  # a guest is sent to the login page
+    by_id(browser, "to-signup").click()
+    wait_for_view(browser, "Create an account")
+    fill(browser, {"signup-name": name, "signup-email": email, "signup-password": password})
+    by_id(browser, "signup-submit").click()
+    wait_for_view(browser, "My payloads")
+    return email, password
+
+
+def user_id_of(admin, email):
+    users = admin.call("GET", "/user/admin/users?" + urllib.parse.urlencode({"query": email}))["users"]
+    assert [user["email"] for user in users] == [email]
+    return users[0]["userId"]
+
+
+def unknown_code(known):
+    """A well-formed tracking code that is not `known` (Crockford base32, 12 characters)."""
+    code = "Z" * 12
+    return code if code != known else "Y" * 12
+
+
+def test_sign_up_follow_and_watch_the_position_move_live(courier, admin, world, new_user, browser, tmp_path):
+    browser.execute_cdp_cmd("Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(tmp_path)})
+    email, _ = sign_up_in_browser(browser, courier, "Wanda Watcher")
+    assert by_id(browser, "user-name").text == "Wanda Watcher"
+    assert by_id(browser, "payloads-empty").is_displayed()
+    browser.shot("signed-up")
+
+    user_id = user_id_of(admin, email)
+    deliverer_id, deliverer = world.deliverer("Dana Deliverer")
+    payload = world.payload("Blue bicycle", user_id, deliverer_id)
+    code = payload["trackingCode"]
+
+    # An unknown code: the page shows what Hermes answers.
+    wrong = unknown_code(code)
+    someone, _, _ = new_user("Someone Else")
+    expected = someone.call("POST", f"/tracking/payload/{wrong}", {"title": "Nothing"}, expect=404)["message"]
+    fill(browser, {"subscribe-code": wrong, "subscribe-title": "Nothing"})
+    by_id(browser, "subscribe-submit").click()
+    assert wait_for(browser, lambda b: shown_text(b, "subscribe-error"), "the unknown code's error") == expected
+    browser.shot("unknown-code")
+
+    # Follow the real one (typed in lowercase, which Hermes accepts).
+    fill(browser, {"subscribe-code": code.lower(), "subscribe-title": "My bike"})
+    by_id(browser, "subscribe-submit").click()
+    wait_for(browser, lambda b: card(b, code), "the followed payload's card")
+    assert not by_id(browser, "subscribe-error").is_displayed()
+    assert card_part(browser, code, "payload-title").text == "My bike"
+    assert card_part(browser, code, "payload-status").text == "Picked up"
+    assert card_part(browser, code, "payload-position").text == "none yet"
+    assert card_part(browser, code, "payload-map").get_attribute("data-mode") == "empty"
+    wait_for(browser, lambda b: by_id(b, "live-status").get_attribute("data-state") == "open", "the live stream")
+
+    # A marker in the page: a reload would lose it.
+    browser.execute_script("window.courierTestMarker = 'still here';")
+
+    answer = world.report(deliverer, 52.52, 13.405)
+    assert answer["accepted"] is True and answer["movedPayloadCount"] == 1, answer
+    wait_for(browser, lambda b: card_part(b, code, "payload-position").text == "52.52000, 13.40500",
+             "the first position on the page")
+    canvas = card_part(browser, code, "payload-map")
+    assert canvas.get_attribute("data-mode") in ("grid", "tiles")  # offline: the labelled grid
+    assert "latitude 52.52000, longitude 13.40500" in canvas.get_attribute("aria-label")
+    browser.shot("first-position")
+
+    # Two minutes later, about 1.3 km on: the page follows, the timeline keeps both fixes.
+    answer = world.report(deliverer, 52.53, 13.415, seconds_later=120)
+    assert answer["accepted"] is True, answer
+    wait_for(browser, lambda b: card_part(b, code, "payload-position").text == "52.53000, 13.41500",
+             "the second position on the page")
+    assert browser.execute_script("return window.courierTestMarker") == "still here"
+    entries = card_part(browser, code, "payload-timeline").find_elements(By.CSS_SELECTOR, "li[data-kind=position]")
+    assert [entry.text.split(" at ")[-1] for entry in entries] == ["52.53000, 13.41500 (±5 m)", "52.52000, 13.40500 (±5 m)"]
+    assert "latitude 52.53000, longitude 13.41500" in canvas.get_attribute("aria-label")
+    browser.shot("moved")
+
+    # Hermes pushed through Iris; the open page lists it from the live notification stream.
+    notification = wait_for(browser, lambda b: b.find_elements(By.CSS_SELECTOR, "[data-testid=notification]"),
+                            "a live notification")[0]
+    assert "My bike: picked up" in notification.text
+    link = notification.find_element(By.TAG_NAME, "a").get_attribute("href")
+    assert link.endswith(f"/app/tracking?code={code}")
+
+    # The receipt: the recipient may download it. It is rendered a few seconds after registration;
+    # until then Hermes answers UNAVAILABLE and the page shows that, so ask again.
+    def receipt_saved(b):
+        message = card_part(b, code, "payload-message")
+        if message.is_displayed() and message.text.startswith("Saved "):
+            return message.text
+        button = card_part(b, code, "payload-receipt")
+        if card_part(b, code, "payload-error").is_displayed() and button.is_enabled():
+            button.click()
+        return None
+
+    card_part(browser, code, "payload-receipt").click()
+    saved = wait_for(browser, receipt_saved, "the receipt")
+    assert saved.startswith(f"Saved receipt-{code}.pdf")
+    pdf = wait_for(browser, lambda b: [p for p in tmp_path.glob("*.pdf") if p.stat().st_size > 0], "the PDF file")[0]
+    assert pdf.name == f"receipt-{code}.pdf"
+    assert pdf.read_bytes().startswith(b"%PDF-")
+    rest = Api(courier.web_url).login(email, "a fine long password 9")
+    assert base64.b64decode(rest.call("GET", f"/tracking/payload/{code}/receipt")["content"]) == pdf.read_bytes()
+
+    # The link from a mail opens the payload's own page with what is known so far.
+    open_app(browser, courier, f"/app/tracking?code={code}")
+    wait_for(browser, lambda b: card_part(b, code, "payload-position", "#tracking-card") is not None
+             and card_part(b, code, "payload-position", "#tracking-card").text == "52.53000, 13.41500",
+             "the tracking page's card")
+    assert by_id(browser, "tracking-heading").text == "My bike"
+    browser.shot("tracking-page")
+
+    # Stop following: the card goes, the page offers to follow again, Hermes agrees.
+    card_part(browser, code, "payload-unsubscribe", "#tracking-card").click()
+    wait_for(browser, lambda b: by_id(b, "tracking-subscribe-form").is_displayed(), "the follow-again form")
+    assert card(browser, code, "#tracking-card") is None
+    assert rest.call("GET", "/tracking/payload").get("subscriptions", []) == []
+
+
+def test_login_errors_profile_and_logout(courier, new_user, browser):
+    _, email, password = new_user("Paula Profile")
+
+    # Wrong password: Asgardian's own message.
+    expected = Api(courier.web_url).call("POST", "/auth/login", {"email": email, "password": "not the password"},
+                                         expect=401)["message"]
+    open_app(browser, courier, "/app/profile")
+    wait_for_view(browser, "Log in")
+    assert "next=%2Fapp%2Fprofile" in browser.current_url
+    fill(browser, {"login-email": email, "login-password": "not the password"})
+    by_id(browser, "login-submit").click()
+    assert wait_for(browser, lambda b: shown_text(b, "login-error"), "the login error") == expected
+    browser.shot("wrong-password")
+
+    # The right one leads to the page that was asked for.
+    fill(browser, {"login-password": password})
+    by_id(browser, "login-submit").click()
+    wait_for_view(browser, "Profile")
+    wait_for(browser, lambda b: by_id(b, "profile-email").get_attribute("value") == email, "the profile")
+    assert by_id(browser, "profile-name").get_attribute("value") == "Paula Profile"
+    assert by_id(browser, "profile-push").is_selected() and by_id(browser, "profile-mail").is_selected()
+
+    # A bad phone number: the service names the field; nothing changes.
+    fill(browser, {"profile-phone": "0123"})
+    by_id(browser, "profile-save").click()
+    error = wait_for(browser, lambda b: shown_text(b, "profile-error"), "the phone number's error")
+    assert "phone" in error.lower()
+
+    fill(browser, {"profile-name": "Paula P.", "profile-phone": "+4915123456789"})
+    by_id(browser, "profile-mail").click()  # no more tracking mail
+    by_id(browser, "profile-save").click()
+    wait_for(browser, lambda b: shown_text(b, "profile-message") == "Your profile is saved.", "the saved profile")
+    assert not by_id(browser, "profile-error").is_displayed()
+    assert by_id(browser, "user-name").text == "Paula P."
+    stored = Api(courier.web_url).login(email, password).call("GET", "/user/profile")["user"]
+    assert stored["displayName"] == "Paula P." and stored["phoneNumber"] == "+4915123456789"
+    assert not stored["notificationPreferences"].get("trackingMailEnabled", False)
+    assert stored["notificationPreferences"]["trackingPushEnabled"] is True
+    browser.shot("profile-saved")
+
+    # Log out: back to the login page, and the session's token no longer works.
+    token = browser.execute_script("return JSON.parse(localStorage.getItem('courier.session')).tokens.accessToken")
+    by_id(browser, "logout-button").click()
+    wait_for_view(browser, "Log in")
+    assert shown_text(browser, "flash") == "You are logged out."
+    assert not by_id(browser, "nav").is_displayed()
+    Api(courier.web_url, token).call("GET", "/user/profile", expect=401)
+    open_app(browser, courier, "/app/")
+    wait_for_view(browser, "Log in")
+
+
+def test_sign_up_error_and_password_recovery(courier, admin, new_user, browser):
+    # A short password: the service's message, and no account.
+    open_app(browser, courier, "/app/signup")
+    fill(browser, {"signup-name": "Rita Recover", "signup-email": f"short-{time.time_ns()}@courier.test",
+                   "signup-password": "short"})
+    by_id(browser, "signup-submit").click()
+    error = wait_for(browser, lambda b: shown_text(b, "signup-error"), "the sign-up error")
+    assert "password" in error and "8" in error, error
+    assert browser.title == "Create an account · Courier"
+
+    _, email, old_password = new_user("Rita Recover")
+    open_app(browser, courier, "/app/forgot")
+    fill(browser, {"forgot-email": email})
+    by_id(browser, "forgot-submit").click()
+    wait_for(browser, lambda b: shown_text(b, "forgot-message").startswith("If an account uses this address"),
+             "the recovery answer")
+
+    # The mail in the local mail drop carries the link to the reset page.
+    def reset_link(_):
+        entries = admin.call("GET", "/notifications/admin/mail-drop").get("entries", [])
+        for entry in entries:
+            if entry["recipient"]["address"] == email and entry["subject"] and "welcome" not in entry["subject"].lower():
+                text = admin.call("GET", f"/notifications/admin/mail-drop/{entry['messageId']}")["message"]["text"]
+                found = re.search(r"https?://\S+/app/recover\?token=[^\s<>\"]+", text)
+                if found:
+                    return found.group(0)
+        return None
+
+    link = wait_for(browser, reset_link, "the recovery mail")
+    parsed = urllib.parse.urlsplit(link)
+    open_app(browser, courier, f"{parsed.path}?{parsed.query}")
+    wait_for_view(browser, "Choose a new password")
+    fill(browser, {"recover-password": "the new password 77", "recover-password2": "the new password 76"})
+    by_id(browser, "recover-submit").click()
+    assert wait_for(browser, lambda b: shown_text(b, "recover-error"), "the mismatch") == "The two passwords differ."
+    fill(browser, {"recover-password2": "the new password 77"})
+    by_id(browser, "recover-submit").click()
+    wait_for_view(browser, "Log in")
+    assert shown_text(browser, "flash") == "Your password is changed. Log in with the new one."
+    browser.shot("password-reset")
+
+    # The token is single-use: the service's message on a second try.
+    token = urllib.parse.parse_qs(parsed.query)["token"][0]
+    expected = Api(courier.web_url).call("PUT", "/user/recover", {"token": token, "newPassword": "another one 123"},
+                                         expect=401)["message"]
+    open_app(browser, courier, f"{parsed.path}?{parsed.query}")
+    fill(browser, {"recover-password": "another one 123", "recover-password2": "another one 123"})
+    by_id(browser, "recover-submit").click()
+    assert wait_for(browser, lambda b: shown_text(b, "recover-error"), "the used token's error") == expected
+
+    # The new password works in the browser, the old one no longer does.
+    Api(courier.web_url).call("POST", "/auth/login", {"email": email, "password": old_password}, expect=401)
+    open_app(browser, courier, "/app/login")
+    fill(browser, {"login-email": email, "login-password": "the new password 77"})
+    by_id(browser, "login-submit").click()
+    wait_for_view(browser, "My payloads")
+
+
+def test_push_without_a_push_service_says_so(courier, new_user, browser):
+    _, email, password = new_user("Pia Push")
+    open_app(browser, courier, "/app/login")
+    fill(browser, {"login-email": email, "login-password": password})
+    by_id(browser, "login-submit").click()
+    wait_for_view(browser, "My payloads")
+    wait_for(browser, lambda b: by_id(b, "push-status").get_attribute("data-state") == "off", "the push state")
+    assert by_id(browser, "push-status").text == "Push notifications are off for this browser."
+
+    # The permission is granted as a person would; the test machine has no push service.
+    origin = courier.web_url
+    browser.execute_cdp_cmd("Browser.grantPermissions", {"permissions": ["notifications"], "origin": origin})
+    by_id(browser, "push-enable").click()
+    state = wait_for(browser, lambda b: by_id(b, "push-status").get_attribute("data-state") in ("failed", "on")
+                     and by_id(b, "push-status").get_attribute("data-state"), "the push outcome")
+    text = by_id(browser, "push-status").text
+    browser.shot("push")
+    if state == "failed":
+        assert text.startswith("Push notifications are not available: This browser could not reach its push service"), text
+        assert by_id(browser, "push-enable").is_enabled()
+    else:  # a machine with a push service: the subscription is registered with Iris
+        listed = Api(courier.web_url).login(email, password).call("GET", "/notifications/push/subscriptions")
+        assert len(listed["subscriptions"]) == 1
