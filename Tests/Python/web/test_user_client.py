@@ -5,7 +5,8 @@ What a person does and sees:
   page as the deliverer reports fixes (no reload: a marker set in the page survives), with the map
   drawn, the timeline growing and the live notification listed; downloads the receipt (a PDF);
   opens the tracking page from a mail's link; stops following;
-- logs in, edits the profile, logs out; recovers a password through the mailed link;
+- logs in from the keyboard, keeps working when the access token is refused (one refresh), edits the
+  profile, logs out; recovers a password through the mailed link;
 - asks for push notifications: without a push service the page says so.
 
 Bad input shows the service's own message (compared with what the same REST call answers): a
@@ -19,6 +20,7 @@ import urllib.parse
 
 import pytest
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import WebDriverWait
 
 from conftest import Api
@@ -185,7 +187,17 @@ def test_sign_up_follow_and_watch_the_position_move_live(courier, admin, world, 
              and card_part(b, code, "payload-position", "#tracking-card").text == "52.53000, 13.41500",
              "the tracking page's card")
     assert by_id(browser, "tracking-heading").text == "My bike"
+    # The timeline this browser saw survives the new page load.
+    entries = card_part(browser, code, "payload-timeline", "#tracking-card").find_elements(
+        By.CSS_SELECTOR, "li[data-kind=position]")
+    assert len(entries) == 2, [entry.text for entry in entries]
     browser.shot("tracking-page")
+
+    # A phone-sized window: nothing sticks out sideways.
+    browser.set_window_size(360, 800)
+    wait_for(browser, lambda b: b.execute_script("return window.innerWidth") <= 400, "the narrow window")
+    assert browser.execute_script("return document.documentElement.scrollWidth <= window.innerWidth")
+    browser.shot("tracking-page-360px")
 
     # Stop following: the card goes, the page offers to follow again, Hermes agrees.
     card_part(browser, code, "payload-unsubscribe", "#tracking-card").click()
@@ -208,11 +220,22 @@ def test_login_errors_profile_and_logout(courier, new_user, browser):
     assert wait_for(browser, lambda b: shown_text(b, "login-error"), "the login error") == expected
     browser.shot("wrong-password")
 
-    # The right one leads to the page that was asked for.
+    # The right one, submitted from the keyboard, leads to the page that was asked for.
     fill(browser, {"login-password": password})
-    by_id(browser, "login-submit").click()
+    by_id(browser, "login-password").send_keys(Keys.ENTER)
     wait_for_view(browser, "Profile")
     wait_for(browser, lambda b: by_id(b, "profile-email").get_attribute("value") == email, "the profile")
+
+    # An access token the server refuses: the page renews it with the refresh token once and carries on.
+    browser.execute_script("""
+        const session = JSON.parse(localStorage.getItem('courier.session'));
+        session.tokens.accessToken = 'not-a-token';
+        localStorage.setItem('courier.session', JSON.stringify(session));""")
+    open_app(browser, courier, "/app/profile")
+    wait_for(browser, lambda b: by_id(b, "profile-email").get_attribute("value") == email, "the profile after a refresh")
+    assert not by_id(browser, "profile-error").is_displayed()
+    renewed = browser.execute_script("return JSON.parse(localStorage.getItem('courier.session')).tokens.accessToken")
+    assert renewed != "not-a-token"
     assert by_id(browser, "profile-name").get_attribute("value") == "Paula Profile"
     assert by_id(browser, "profile-push").is_selected() and by_id(browser, "profile-mail").is_selected()
 

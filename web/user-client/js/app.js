@@ -31,6 +31,7 @@ const STATUS_TEXT = {
   DELIVERY_PAYLOAD_STATUS_FAILED: "Failed",
 };
 const TIMELINE_LIMIT = 50;
+const TIMELINE_KEY = "courier.timeline.";
 const NOTIFICATION_LIMIT = 20;
 
 const $ = (selector, root = document) => root.querySelector(selector);
@@ -76,11 +77,20 @@ async function submitting(form, errorElement, work) {
   }
 }
 
-/** What the page knows of one followed payload, and the timeline seen since it was loaded. */
+/**
+ * What the page knows of one followed payload, and the timeline of what this browser saw of it
+ * (kept in localStorage, so that a reload or the tracking link keeps earlier fixes).
+ */
 class Payload {
-  constructor(subscription) {
+  constructor(subscription, savedTimeline = []) {
     this.code = subscription.payloadTrackingCode;
-    this.timeline = [];
+    this.timeline = savedTimeline.filter((entry) => entry && (entry.kind === "status" || entry.point));
+    const latest = this.timeline.find((entry) => entry.kind === "position");
+    if (latest) {
+      this.point = latest.point;
+      this.recordedAt = latest.at;
+      this.accuracy = latest.accuracy;
+    }
     this.apply(subscription);
   }
 
@@ -101,7 +111,7 @@ class Payload {
       this.point = point;
       this.recordedAt = recordedAt;
       this.accuracy = Number(location.accuracyMeters || 0);
-      this.timeline.unshift({ kind: "position", at: recordedAt || updatedAt, point, accuracy: this.accuracy });
+      this.timeline.unshift({ kind: "position", at: recordedAt || updatedAt || "", point, accuracy: this.accuracy });
       changed = true;
     }
     if (status && status !== this.status) {
@@ -442,6 +452,10 @@ class App {
 
   /** Forgets everything of the signed-in person on this page. */
   endSession() {
+    for (let i = localStorage.length - 1; i >= 0; i -= 1) {
+      const key = localStorage.key(i);
+      if (key && key.startsWith(TIMELINE_KEY)) localStorage.removeItem(key);
+    }
     this.session.clear();
     this.stopStreams();
     for (const card of this.cards.values()) card.destroy();
@@ -490,9 +504,7 @@ class App {
       const seen = new Set();
       for (const subscription of subscriptions) {
         seen.add(subscription.payloadTrackingCode);
-        const known = this.payloads.get(subscription.payloadTrackingCode);
-        if (known) known.apply(subscription);
-        else this.payloads.set(subscription.payloadTrackingCode, new Payload(subscription));
+        this.takeSubscription(subscription);
       }
       for (const code of [...this.payloads.keys()]) if (!seen.has(code)) this.forget(code, { restream: false });
       this.renderList(subscriptions.map((s) => s.payloadTrackingCode));
@@ -521,8 +533,38 @@ class App {
     $("#payloads-empty").hidden = order.length > 0;
   }
 
+  takeSubscription(subscription) {
+    const code = subscription.payloadTrackingCode;
+    const known = this.payloads.get(code);
+    if (known) known.apply(subscription);
+    else this.payloads.set(code, new Payload(subscription, this.savedTimeline(code)));
+    this.saveTimeline(this.payloads.get(code));
+  }
+
+  timelineKey(code) {
+    return `${TIMELINE_KEY}${this.session.userId}.${code}`;
+  }
+
+  savedTimeline(code) {
+    try {
+      const saved = JSON.parse(localStorage.getItem(this.timelineKey(code)) || "[]");
+      return Array.isArray(saved) ? saved : [];
+    } catch {
+      return [];
+    }
+  }
+
+  saveTimeline(payload) {
+    try {
+      localStorage.setItem(this.timelineKey(payload.code), JSON.stringify(payload.timeline));
+    } catch {
+      // Storage full or refused: the timeline then lasts as long as the page.
+    }
+  }
+
   /** Drops a payload the person no longer follows. */
   forget(code, { restream = true } = {}) {
+    localStorage.removeItem(this.timelineKey(code));
     this.payloads.delete(code);
     const card = this.cards.get(code);
     if (card) card.destroy();
@@ -553,9 +595,7 @@ class App {
     if (!code) throw new Error("Enter a tracking code.");
     const { subscription } = await this.session.call("POST", `/tracking/payload/${encodeURIComponent(code)}`,
       { title: title.trim() });
-    const known = this.payloads.get(subscription.payloadTrackingCode);
-    if (known) known.apply(subscription);
-    else this.payloads.set(subscription.payloadTrackingCode, new Payload(subscription));
+    this.takeSubscription(subscription);
     await this.loadPayloads();
     return subscription;
   }
@@ -582,6 +622,7 @@ class App {
     const payload = this.payloads.get(message.payloadTrackingCode);
     if (!payload) return;
     if (!payload.update(message.payloadStatus, message.location, message.updatedAt)) return;
+    this.saveTimeline(payload);
     const card = this.cards.get(payload.code);
     if (card) card.render();
     if (this.trackingCard && this.trackingCard.payload === payload) this.trackingCard.render();

@@ -186,7 +186,7 @@ export class PositionMap {
     const bottomRight = unproject(left + width, top + height, zoom);
     // About three to four lines each way; latitude and longitude get their own step.
     const lonStep = GRID_STEPS.find((candidate) => (bottomRight.lon - topLeft.lon) / candidate <= 4) || 90;
-    const latStep = GRID_STEPS.find((candidate) => (topLeft.lat - bottomRight.lat) / candidate <= 3) || 90;
+    const latStep = GRID_STEPS.find((candidate) => (topLeft.lat - bottomRight.lat) / candidate <= 4) || 90;
     const decimals = (step) => Math.max(0, Math.ceil(-Math.log10(step) - 1e-9));
     context.save();
     context.strokeStyle = "#a9b4bf";
