@@ -87,6 +87,13 @@ def sign_up_in_browser(browser, courier, name):
     return email, password
 
 
+def log_in(browser, courier, email, password):
+    open_app(browser, courier, "/app/login")
+    fill(browser, {"login-email": email, "login-password": password})
+    by_id(browser, "login-submit").click()
+    wait_for_view(browser, "My payloads")
+
+
 def user_id_of(admin, email):
     users = admin.call("GET", "/user/admin/users?" + urllib.parse.urlencode({"query": email}))["users"]
     assert [user["email"] for user in users] == [email]
@@ -328,10 +335,7 @@ def test_sign_up_error_and_password_recovery(courier, admin, new_user, browser):
 
 def test_push_without_a_push_service_says_so(courier, new_user, browser):
     _, email, password = new_user("Pia Push")
-    open_app(browser, courier, "/app/login")
-    fill(browser, {"login-email": email, "login-password": password})
-    by_id(browser, "login-submit").click()
-    wait_for_view(browser, "My payloads")
+    log_in(browser, courier, email, password)
     wait_for(browser, lambda b: by_id(b, "push-status").get_attribute("data-state") == "off", "the push state")
     assert by_id(browser, "push-status").text == "Push notifications are off for this browser."
 
@@ -349,3 +353,73 @@ def test_push_without_a_push_service_says_so(courier, new_user, browser):
     else:  # a machine with a push service: the subscription is registered with Iris
         listed = Api(courier.web_url).login(email, password).call("GET", "/notifications/push/subscriptions")
         assert len(listed["subscriptions"]) == 1
+
+
+def test_live_positions_come_back_after_hermes_restarts(courier, world, new_user, browser):
+    """The page's position stream breaks when Hermes goes away; it says so, retries with backoff,
+    and picks up the next fix once Hermes is back, still without a reload."""
+    user, email, password = new_user("Rhea Restart")
+    deliverer_id, deliverer = world.deliverer("Rudi Restart")
+    code = world.payload("Parcel", user.principal["userId"], deliverer_id)["trackingCode"]
+    user.call("POST", f"/tracking/payload/{code}", {"title": "Parcel"})
+    log_in(browser, courier, email, password)
+    wait_for(browser, lambda b: card(b, code), "the card")
+    wait_for(browser, lambda b: by_id(b, "live-status").get_attribute("data-state") == "open", "the live stream")
+    browser.execute_script("window.courierTestMarker = 'still here';")
+
+    hermes = courier.services["hermes"]
+    hermes.stop()
+    wait_for(browser, lambda b: by_id(b, "live-status").get_attribute("data-state") == "retrying",
+             "the page to notice the lost stream")
+    assert by_id(browser, "live-status").text.startswith("Live updates: connection lost")
+    browser.shot("stream-lost")
+
+    hermes.start()
+    courier.nginx.upstreams["HERMES_HTTP"] = f"127.0.0.1:{hermes.http_port}"
+    courier.nginx.upstreams["HERMES_GRPC"] = hermes.grpc
+    courier.nginx.reload()
+    wait_for(browser, lambda b: by_id(b, "live-status").get_attribute("data-state") == "open",
+             "the stream to come back", timeout=90)
+
+    answer = world.report(deliverer, 48.8566, 2.3522)
+    assert answer["accepted"] is True and answer["movedPayloadCount"] == 1, answer
+    wait_for(browser, lambda b: card_part(b, code, "payload-position").text == "48.85660, 2.35220",
+             "the position after the restart", timeout=90)
+    assert browser.execute_script("return window.courierTestMarker") == "still here"
+    browser.shot("stream-back")
+
+
+def test_event_stream_parser_and_map_projection_in_the_browser(courier, browser):
+    """The app's own modules, loaded as the page loads them: the SSE parser gives the same events
+    whichever way the bytes are cut into chunks, and the map's Web Mercator maths round-trips."""
+    open_app(browser, courier, "/app/login")
+    browser.set_script_timeout(30)
+    result = browser.execute_async_script("""
+        const done = arguments[arguments.length - 1];
+        (async () => {
+          const { EventStreamParser } = await import('/app/js/sse.js');
+          const { project, unproject } = await import('/app/js/map.js');
+          const text = ': keep-alive\\r\\n\\r\\ndata: {"a":1}\\r\\n\\r\\nevent: error\\ndata: {"code":"X"}\\n\\n'
+            + 'data: line1\\ndata:line2\\n\\n: bye\\n\\n';
+          const cuts = [];
+          for (let size = 1; size <= text.length; size += 1) {
+            const events = [];
+            const parser = new EventStreamParser((event, data) => events.push([event, data]));
+            for (let at = 0; at < text.length; at += size) parser.push(text.slice(at, at + size));
+            cuts.push(JSON.stringify(events));
+          }
+          const there = project(52.52, 13.405, 14);
+          const back = unproject(there.x, there.y, 14);
+          return {
+            distinct: [...new Set(cuts)],
+            origin: project(0, 0, 0),
+            corner: project(85.05112878, -180, 1),
+            back,
+          };
+        })().then(done, (error) => done({ error: String(error) }));
+    """)
+    assert "error" not in result, result
+    assert result["distinct"] == ['[["message","{\\"a\\":1}"],["error","{\\"code\\":\\"X\\"}"],["message","line1\\nline2"]]']
+    assert result["origin"] == {"x": 128, "y": 128}
+    assert abs(result["corner"]["x"]) < 1e-9 and abs(result["corner"]["y"]) < 1e-6
+    assert abs(result["back"]["lat"] - 52.52) < 1e-9 and abs(result["back"]["lon"] - 13.405) < 1e-9
