@@ -7,13 +7,15 @@ What a person does and sees:
   opens the tracking page from a mail's link; stops following;
 - logs in from the keyboard, keeps working when the access token is refused (one refresh), edits the
   profile, logs out; recovers a password through the mailed link;
-- asks for push notifications: without a push service the page says so.
+- asks for push notifications: without a push service the page says so; a push message handed to
+  the service worker is shown as a notification and listed on the open page.
 
 Bad input shows the service's own message (compared with what the same REST call answers): a
 wrong password, a sign-up with a short password, an unknown tracking code, a used reset token.
 """
 
 import base64
+import json
 import re
 import time
 import urllib.parse
@@ -353,6 +355,35 @@ def test_push_without_a_push_service_says_so(courier, new_user, browser):
     else:  # a machine with a push service: the subscription is registered with Iris
         listed = Api(courier.web_url).login(email, password).call("GET", "/notifications/push/subscriptions")
         assert len(listed["subscriptions"]) == 1
+
+    # A push message as Iris sends it, handed to the service worker by DevTools (no push service
+    # needed): the worker shows it as a notification and the open page lists it.
+    message = {"notificationId": "3f0c8a52-6f0e-4d1e-9a37-2b1f4c1d9e01", "title": "Parcel: in transit",
+               "body": "Your delivery ABCDEFGHJKMN has moved.", "url": "/app/tracking?code=ABCDEFGHJKMN",
+               "tag": "payload:ABCDEFGHJKMN"}
+    browser.execute_cdp_cmd("ServiceWorker.enable", {})
+    delivered = False
+    for registration_id in ("0", "1", "2", "3"):  # a fresh profile's one registration is usually 0
+        try:
+            browser.execute_cdp_cmd("ServiceWorker.deliverPushMessage", {
+                "origin": origin, "registrationId": registration_id, "data": json.dumps(message)})
+            delivered = True
+            break
+        except Exception:  # noqa: BLE001 - not this registration
+            continue
+    assert delivered, "DevTools could not deliver a push message to the service worker"
+    browser.set_script_timeout(30)
+    shown = wait_for(browser, lambda b: b.execute_async_script("""
+        const done = arguments[arguments.length - 1];
+        navigator.serviceWorker.ready.then((r) => r.getNotifications())
+          .then((all) => done(all.map((n) => ({ title: n.title, body: n.body, tag: n.tag, data: n.data }))),
+                (error) => done(String(error)));"""), "the shown notification")
+    assert shown == [{"title": message["title"], "body": message["body"], "tag": message["tag"],
+                      "data": {"url": message["url"], "notificationId": message["notificationId"]}}]
+    listed = wait_for(browser, lambda b: b.find_elements(By.CSS_SELECTOR, "[data-testid=notification]"),
+                      "the push in the page's list")
+    assert listed[0].text.startswith("Parcel: in transit\nYour delivery ABCDEFGHJKMN has moved.")
+    browser.shot("push-shown")
 
 
 def test_live_positions_come_back_after_hermes_restarts(courier, world, new_user, browser):

@@ -6,6 +6,9 @@ import { ApiError, errorFromResponse } from "./api.js";
 
 const FIRST_DELAY_MS = 1000;
 const MAX_DELAY_MS = 30000;
+// A connection that stayed open this long counts as working: the next failure starts the backoff
+// afresh. One that the server closes at once keeps backing off.
+const STEADY_MS = 10000;
 
 /**
  * Splits a text/event-stream body into events. Feed it decoded text; it calls `emit(event, data)`
@@ -94,7 +97,15 @@ export class LiveStream {
           : new ApiError(0, "UNAVAILABLE", "The live connection was lost.");
       }
       if (!this.running) return;
+      if (this.opened && Date.now() - this.openedAt > STEADY_MS) {
+        // It had worked for a while: start the backoff and the one token renewal afresh.
+        this.delay = FIRST_DELAY_MS;
+        refreshed = false;
+      }
       if (failure.status === 401 || failure.code === "UNAUTHENTICATED") {
+        if (this.session.signedIn && this.session.accessToken !== this.usedToken) {
+          continue;  // the session was renewed meanwhile: the stream's token had simply expired
+        }
         if (!refreshed) {
           refreshed = true;
           try {
@@ -112,11 +123,6 @@ export class LiveStream {
         this.onState("stopped", failure.message);
         return;
       }
-      if (this.opened) {
-        // It had worked: start the backoff afresh.
-        this.delay = FIRST_DELAY_MS;
-        refreshed = false;
-      }
       const wait = Math.round(this.delay * (0.5 + Math.random() * 0.5));
       this.onState("retrying", { message: failure.message, delayMs: wait });
       this.delay = Math.min(this.delay * 2, MAX_DELAY_MS);
@@ -128,13 +134,15 @@ export class LiveStream {
   async readOnce() {
     this.opened = false;
     this.controller = new AbortController();
+    this.usedToken = this.session.accessToken;
     const response = await fetch(this.url, {
-      headers: { Accept: "text/event-stream", Authorization: `Bearer ${this.session.accessToken}` },
+      headers: { Accept: "text/event-stream", Authorization: `Bearer ${this.usedToken}` },
       cache: "no-store",
       signal: this.controller.signal,
     });
     if (!response.ok) throw await errorFromResponse(response);
     this.opened = true;
+    this.openedAt = Date.now();
     this.onState("open");
     let streamError = null;
     const parser = new EventStreamParser((event, data) => {
