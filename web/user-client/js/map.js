@@ -29,19 +29,23 @@ export function unproject(x, y, zoom) {
   return { lat, lon };
 }
 
-/** Tiles that failed once are not asked for again on this page; loaded ones are reused. */
+/** Loaded tiles are reused; a tile that failed is asked for again only after a minute. */
 export class TileCache {
-  constructor() {
+  constructor({ retryAfterMs = 60000 } = {}) {
     this.images = new Map();
-    this.failed = new Set();
+    this.failed = new Map();  // url -> when it failed
+    this.retryAfterMs = retryAfterMs;
   }
 
-  /** The loaded image for a tile, or null; `onLoad` is called when a pending tile arrives. */
+  /**
+   * The loaded image for a tile, or null. When the tile is being fetched, `onLoad` or `onFail` is
+   * called once it arrives or fails (not for a tile already known to have failed).
+   */
   get(z, x, y, onLoad, onFail) {
     const url = TILE_URL(z, x, y);
     if (this.failed.has(url)) {
-      onFail();
-      return null;
+      if (Date.now() - this.failed.get(url) < this.retryAfterMs) return null;
+      this.failed.delete(url);
     }
     let entry = this.images.get(url);
     if (!entry) {
@@ -55,7 +59,7 @@ export class TileCache {
         entry.waiting = [];
       };
       image.onerror = () => {
-        this.failed.add(url);
+        this.failed.set(url, Date.now());
         this.images.delete(url);
         for (const [, fail] of entry.waiting) fail();
         entry.waiting = [];
