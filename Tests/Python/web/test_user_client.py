@@ -361,25 +361,32 @@ def test_push_without_a_push_service_says_so(courier, new_user, browser):
     message = {"notificationId": "3f0c8a52-6f0e-4d1e-9a37-2b1f4c1d9e01", "title": "Parcel: in transit",
                "body": "Your delivery ABCDEFGHJKMN has moved.", "url": "/app/tracking?code=ABCDEFGHJKMN",
                "tag": "payload:ABCDEFGHJKMN"}
-    browser.execute_cdp_cmd("ServiceWorker.enable", {})
-    delivered = False
-    for registration_id in ("0", "1", "2", "3"):  # a fresh profile's one registration is usually 0
-        try:
-            browser.execute_cdp_cmd("ServiceWorker.deliverPushMessage", {
-                "origin": origin, "registrationId": registration_id, "data": json.dumps(message)})
-            delivered = True
-            break
-        except Exception:  # noqa: BLE001 - not this registration
-            continue
-    assert delivered, "DevTools could not deliver a push message to the service worker"
     browser.set_script_timeout(30)
-    shown = wait_for(browser, lambda b: b.execute_async_script("""
+    notifications = """
         const done = arguments[arguments.length - 1];
         navigator.serviceWorker.ready.then((r) => r.getNotifications())
           .then((all) => done(all.map((n) => ({ title: n.title, body: n.body, tag: n.tag, data: n.data }))),
-                (error) => done(String(error)));"""), "the shown notification")
+                (error) => done(String(error)));"""
+    assert browser.execute_async_script(notifications) == []  # the worker is active, nothing shown yet
+    browser.execute_cdp_cmd("ServiceWorker.enable", {})
+    shown = []
+    # DevTools names the worker by registration id, which only its events tell; a fresh profile's one
+    # registration is usually "0". An id that is not the worker's shows nothing: try the next.
+    for registration_id in ("0", "1", "2", "3"):
+        try:
+            browser.execute_cdp_cmd("ServiceWorker.deliverPushMessage", {
+                "origin": origin, "registrationId": registration_id, "data": json.dumps(message)})
+        except Exception:  # noqa: BLE001 - no such registration
+            continue
+        try:
+            shown = WebDriverWait(browser, 10, poll_frequency=0.2).until(
+                lambda b: b.execute_async_script(notifications))
+            break
+        except Exception:  # noqa: BLE001 - nothing shown for this id
+            continue
     assert shown == [{"title": message["title"], "body": message["body"], "tag": message["tag"],
-                      "data": {"url": message["url"], "notificationId": message["notificationId"]}}]
+                      "data": {"url": message["url"], "notificationId": message["notificationId"]}}], \
+        (shown, browser.get_log("browser"))
     listed = wait_for(browser, lambda b: b.find_elements(By.CSS_SELECTOR, "[data-testid=notification]"),
                       "the push in the page's list")
     assert listed[0].text.startswith("Parcel: in transit\nYour delivery ABCDEFGHJKMN has moved.")

@@ -10,6 +10,7 @@ import { disablePush, enablePush, pushState, pushUnsupportedReason, registerWork
 const BASE = "/app";
 const ROUTES = {
   "/": "payloads",
+  "/index.html": "payloads",
   "/login": "login",
   "/signup": "signup",
   "/forgot": "forgot",
@@ -315,7 +316,8 @@ class App {
     this.view = view;
     const pending = this.flashText;
     this.flashText = "";
-    this.flash(pending || (view === "login" && url.searchParams.get("next") ? "Log in to continue." : ""));
+    const sentHere = view === "login" && ![null, `${BASE}/`].includes(url.searchParams.get("next"));
+    this.flash(pending || (sentHere ? "Log in to continue." : ""));
     for (const section of document.querySelectorAll("[data-view]")) section.hidden = section.dataset.view !== view;
     document.title = `${TITLES[view]} · Courier`;
     for (const link of document.querySelectorAll("#nav a")) {
@@ -450,13 +452,18 @@ class App {
     }
   }
 
-  /** Forgets everything of the signed-in person on this page. */
+  /** Ends the session on this device and forgets everything of the person on this page. */
   endSession() {
     for (let i = localStorage.length - 1; i >= 0; i -= 1) {
       const key = localStorage.key(i);
       if (key && key.startsWith(TIMELINE_KEY)) localStorage.removeItem(key);
     }
     this.session.clear();
+    this.resetPage();
+  }
+
+  /** Drops what the page shows of a person: streams, cards, notifications. */
+  resetPage() {
     this.stopStreams();
     for (const card of this.cards.values()) card.destroy();
     this.cards.clear();
@@ -468,8 +475,10 @@ class App {
     this.renderChrome();
   }
 
+  /** Another tab logged out or in as someone else, or the session could not be renewed. */
   sessionChanged() {
     if (this.session.signedIn) {
+      this.resetPage();
       this.route(false);
       return;
     }
