@@ -110,7 +110,7 @@ def unknown_code(known):
 
 def test_sign_up_follow_and_watch_the_position_move_live(courier, admin, world, new_user, browser, tmp_path):
     browser.execute_cdp_cmd("Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(tmp_path)})
-    email, _ = sign_up_in_browser(browser, courier, "Wanda Watcher")
+    email, password = sign_up_in_browser(browser, courier, "Wanda Watcher")
     assert by_id(browser, "user-name").text == "Wanda Watcher"
     assert by_id(browser, "payloads-empty").is_displayed()
     browser.shot("signed-up")
@@ -129,8 +129,8 @@ def test_sign_up_follow_and_watch_the_position_move_live(courier, admin, world, 
     assert wait_for(browser, lambda b: shown_text(b, "subscribe-error"), "the unknown code's error") == expected
     browser.shot("unknown-code")
 
-    # Follow the real one (typed in lowercase, which Hermes accepts).
-    fill(browser, {"subscribe-code": code.lower(), "subscribe-title": "My bike"})
+    # Follow the real one, typed as people copy codes: lowercase, in two groups.
+    fill(browser, {"subscribe-code": f"{code[:6].lower()}-{code[6:].lower()}", "subscribe-title": "My bike"})
     by_id(browser, "subscribe-submit").click()
     wait_for(browser, lambda b: card(b, code), "the followed payload's card")
     assert not by_id(browser, "subscribe-error").is_displayed()
@@ -187,7 +187,7 @@ def test_sign_up_follow_and_watch_the_position_move_live(courier, admin, world, 
     pdf = wait_for(browser, lambda b: [p for p in tmp_path.glob("*.pdf") if p.stat().st_size > 0], "the PDF file")[0]
     assert pdf.name == f"receipt-{code}.pdf"
     assert pdf.read_bytes().startswith(b"%PDF-")
-    rest = Api(courier.web_url).login(email, "a fine long password 9")
+    rest = Api(courier.web_url).login(email, password)
     assert base64.b64decode(rest.call("GET", f"/tracking/payload/{code}/receipt")["content"]) == pdf.read_bytes()
 
     # The link from a mail opens the payload's own page with what is known so far.

@@ -58,6 +58,14 @@ function pointOf(location) {
   return { lat: Number(location.point.latitude || 0), lon: Number(location.point.longitude || 0) };
 }
 
+/**
+ * A tracking code as typed, the way Crockford's base32 reads it: case-insensitive, spaces and
+ * hyphens ignored, O read as 0 and I or L as 1. Hermes judges whatever remains.
+ */
+function normalizeCode(text) {
+  return text.toUpperCase().replace(/[\s-]+/g, "").replace(/O/g, "0").replace(/[IL]/g, "1");
+}
+
 function formatPoint(point) {
   return `${point.lat.toFixed(5)}, ${point.lon.toFixed(5)}`;
 }
@@ -591,7 +599,7 @@ class App {
     event.preventDefault();
     const form = event.currentTarget;
     await submitting(form, $("#subscribe-error"), async () => {
-      const code = form.code.value.trim().toUpperCase();
+      const code = normalizeCode(form.code.value);
       const subscription = await this.followPayload(code, form.title.value);
       form.reset();
       this.flash(`You now follow ${subscription.title || code}.`);
@@ -653,7 +661,7 @@ class App {
   // ------------------------------------------------------------------ one payload
 
   async enterTracking(rawCode) {
-    const code = rawCode.trim().toUpperCase();
+    const code = normalizeCode(rawCode);
     $("#tracking-heading").textContent = code ? `Payload ${code}` : "Payload";
     show($("#tracking-error"), code ? "" : "The link names no tracking code.");
     $("#tracking-subscribe-form").hidden = true;
