@@ -429,7 +429,8 @@ def test_live_positions_come_back_after_hermes_restarts(courier, world, new_user
 
 def test_event_stream_parser_and_map_projection_in_the_browser(courier, browser):
     """The app's own modules, loaded as the page loads them: the SSE parser gives the same events
-    whichever way the bytes are cut into chunks, and the map's Web Mercator maths round-trips."""
+    whichever way the bytes are cut into chunks; the map's Web Mercator maths round-trips, and the
+    map draws tiles when they load and its grid when they do not."""
     open_app(browser, courier, "/app/login")
     browser.set_script_timeout(30)
     result = browser.execute_async_script("""
@@ -446,6 +447,26 @@ def test_event_stream_parser_and_map_projection_in_the_browser(courier, browser)
             for (let at = 0; at < text.length; at += size) parser.push(text.slice(at, at + size));
             cuts.push(JSON.stringify(events));
           }
+          // Tiles that load are drawn (mode "tiles", attribution shown); tiles that fail leave the
+          // labelled grid (mode "grid"). Same-origin images stand in for the tile server here.
+          const { PositionMap, TileCache } = await import('/app/js/map.js');
+          const drawn = async (urlFor) => {
+            const canvas = document.createElement('canvas');
+            canvas.style.width = '300px';
+            canvas.style.height = '180px';
+            const attribution = document.createElement('p');
+            attribution.hidden = true;
+            document.body.append(canvas, attribution);
+            const map = new PositionMap(canvas, { tiles: new TileCache({ urlFor }), attribution });
+            map.show({ lat: 52.52, lon: 13.405 }, []);
+            for (let i = 0; i < 100 && canvas.dataset.mode !== 'tiles'; i += 1) {
+              await new Promise((resolve) => setTimeout(resolve, 50));
+            }
+            map.destroy();
+            return [canvas.dataset.mode, attribution.hidden];
+          };
+          const tiles = await drawn(() => '/app/favicon.svg');
+          const grid = await drawn((z, x, y) => `/app/no-such-tile/${z}/${x}/${y}.png`);
           const there = project(52.52, 13.405, 14);
           const back = unproject(there.x, there.y, 14);
           return {
@@ -453,6 +474,8 @@ def test_event_stream_parser_and_map_projection_in_the_browser(courier, browser)
             origin: project(0, 0, 0),
             corner: project(85.05112878, -180, 1),
             back,
+            tiles,
+            grid,
           };
         })().then(done, (error) => done({ error: String(error) }));
     """)
@@ -461,3 +484,5 @@ def test_event_stream_parser_and_map_projection_in_the_browser(courier, browser)
     assert result["origin"] == {"x": 128, "y": 128}
     assert abs(result["corner"]["x"]) < 1e-9 and abs(result["corner"]["y"]) < 1e-6
     assert abs(result["back"]["lat"] - 52.52) < 1e-9 and abs(result["back"]["lon"] - 13.405) < 1e-9
+    assert result["tiles"] == ["tiles", False]
+    assert result["grid"] == ["grid", True]

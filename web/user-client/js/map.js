@@ -31,7 +31,8 @@ export function unproject(x, y, zoom) {
 
 /** Loaded tiles are reused; a tile that failed is asked for again only after a minute. */
 export class TileCache {
-  constructor({ retryAfterMs = 60000 } = {}) {
+  constructor({ retryAfterMs = 60000, urlFor = TILE_URL } = {}) {
+    this.urlFor = urlFor;  // (z, x, y) -> the tile's address; OpenStreetMap's by default
     this.images = new Map();
     this.failed = new Map();  // url -> when it failed
     this.retryAfterMs = retryAfterMs;
@@ -42,7 +43,7 @@ export class TileCache {
    * called once it arrives or fails (not for a tile already known to have failed).
    */
   get(z, x, y, onLoad, onFail) {
-    const url = TILE_URL(z, x, y);
+    const url = this.urlFor(z, x, y);
     if (this.failed.has(url)) {
       if (Date.now() - this.failed.get(url) < this.retryAfterMs) return null;
       this.failed.delete(url);
