@@ -748,6 +748,13 @@ class App {
       }
     }
     const list = $("#notifications-list");
+    if (notification.tag) {
+      // A newer notification with the same tag replaces the older one, as on the desktop.
+      item.dataset.tag = notification.tag;
+      for (const older of list.querySelectorAll("li[data-tag]")) {
+        if (older.dataset.tag === notification.tag) older.remove();
+      }
+    }
     list.prepend(item);
     while (list.children.length > NOTIFICATION_LIMIT) list.lastElementChild.remove();
   }
