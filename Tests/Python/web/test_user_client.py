@@ -8,7 +8,8 @@ What a person does and sees:
 - logs in from the keyboard, keeps working when the access token is refused (one refresh), edits the
   profile, logs out; recovers a password through the mailed link;
 - asks for push notifications: without a push service the page says so; a push message handed to
-  the service worker is shown as a notification and listed on the open page.
+  the service worker is shown as a notification and listed on the open page, where a newer one
+  with the same tag replaces it.
 
 Bad input shows the service's own message (compared with what the same REST call answers): a
 wrong password, a sign-up with a short password, an unknown tracking code, a used reset token.
@@ -391,6 +392,14 @@ def test_push_without_a_push_service_says_so(courier, new_user, browser):
                       "the push in the page's list")
     assert listed[0].text.startswith("Parcel: in transit\nYour delivery ABCDEFGHJKMN has moved.")
     browser.shot("push-shown")
+
+    # A newer message with the same tag replaces the older one, in the page's list too.
+    newer = {**message, "notificationId": "9d2b7c3e-1a4f-4b8e-8c6d-5e7f9a0b1c2d", "title": "Parcel: delivered"}
+    browser.execute_cdp_cmd("ServiceWorker.deliverPushMessage", {
+        "origin": origin, "registrationId": registration_id, "data": json.dumps(newer)})
+    wait_for(browser, lambda b: [item.text.split("\n")[0] for item in
+                                 b.find_elements(By.CSS_SELECTOR, "[data-testid=notification]")] == ["Parcel: delivered"],
+             "the newer notification in place of the older")
 
 
 def test_live_positions_come_back_after_hermes_restarts(courier, world, new_user, browser):
