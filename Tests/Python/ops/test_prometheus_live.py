@@ -302,3 +302,23 @@ def test_every_rule_evaluates_without_error(live):
     firing = [a for a in requests.get(prometheus.url + "/api/v1/alerts", timeout=10).json()["data"]["alerts"]
               if a["state"] == "firing"]
     assert firing == [], firing
+
+
+def test_image_healthcheck_script_probes_the_running_service(live):
+    """deploy/docker/healthcheck.sh (the image's HEALTHCHECK) against real services: healthy on the
+    service's port, unhealthy on a port where nothing listens or for a process that is no service."""
+    import os
+
+    courier, prometheus = live
+    script = ROOT / "deploy" / "docker" / "healthcheck.sh"
+    for name, service in courier.services.items():
+        env = {**os.environ, "COURIER_HEALTHCHECK_PID": str(service.process.pid),
+               f"{name.upper()}_HTTP_PORT": str(service.http_port)}
+        result = subprocess.run(["bash", str(script)], env=env, capture_output=True, text=True, timeout=10)
+        assert result.returncode == 0, f"{name}: {result.stderr}"
+        env[f"{name.upper()}_HTTP_PORT"] = str(stack.free_port())
+        result = subprocess.run(["bash", str(script)], env=env, capture_output=True, text=True, timeout=10)
+        assert result.returncode == 1 and "nothing listens" in result.stderr, (name, result.returncode, result.stderr)
+    env = {**os.environ, "COURIER_HEALTHCHECK_PID": str(prometheus.process.pid)}
+    result = subprocess.run(["bash", str(script)], env=env, capture_output=True, text=True, timeout=10)
+    assert result.returncode == 1 and "runs no Courier service" in result.stderr, result.stderr
