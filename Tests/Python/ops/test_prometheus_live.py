@@ -281,6 +281,12 @@ def test_dashboard_and_alert_expressions_parse_and_return_data(live):
 
     poll(without_data, "expressions that still return no data")
 
+    # The label values the alerts' matchers rely on: gRPC codes by name, HTTP statuses as numbers.
+    codes = {r["metric"]["grpc_code"] for r in prometheus.query('sum by (grpc_code) (grpc_server_handled_total{job="hermes"})')}
+    assert {"OK", "UNAUTHENTICATED"} <= codes, codes
+    statuses = {r["metric"]["status"] for r in prometheus.query('sum by (status) (http_requests_total{job="asgardian"})')}
+    assert {"200", "401"} <= statuses, statuses
+
     for (where, expr), missing in expected_empty.items():
         result = prometheus.query(expr)  # parses and evaluates
         assert not result, (f"{where}: {expr} now returns data; remove {missing} from NOT_YET_EXPORTED "
