@@ -19,6 +19,7 @@ DEBIAN_PACKAGES=(
   wrk                                      # HTTP/1.1 load for scripts/bench-rest.sh
   prometheus                               # promtool and a real Prometheus for Tests/Python/ops
   docker-compose                           # validates deploy/compose.yaml (no engine needed)
+  shellcheck                               # deploy/ scripts and the workflow's run steps (actionlint)
   pkg-config gcc make python3-venv
 )
 

