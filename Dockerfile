@@ -70,4 +70,5 @@ COPY deploy/nginx/web.conf /etc/nginx/conf.d/default.conf
 COPY web/user-client /usr/share/courier/web/user-client
 COPY web/admin-client /usr/share/courier/web/admin-client
 EXPOSE 8080
-HEALTHCHECK --interval=10s --timeout=3s CMD ["curl", "-fsS", "-o", "/dev/null", "http://127.0.0.1:8080/app/"]
+# bash's /dev/tcp, as in the courier image: no curl needed.
+HEALTHCHECK --interval=10s --timeout=3s CMD ["bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/8080 && printf 'GET /healthz HTTP/1.0\\r\\n\\r\\n' >&3 && head -c 12 <&3 | grep -q ' 200'"]
