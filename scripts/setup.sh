@@ -17,6 +17,9 @@ DEBIAN_PACKAGES=(
   nginx-light                              # the ingress
   chromium chromium-driver                 # headless browser tests of the web fronts (Selenium)
   wrk                                      # HTTP/1.1 load for scripts/bench-rest.sh
+  prometheus                               # promtool and a real Prometheus for Tests/Python/ops
+  docker-compose                           # validates deploy/compose.yaml (no engine needed)
+  shellcheck                               # deploy/ scripts and the workflow's run steps (actionlint)
   pkg-config gcc make python3-venv
 )
 
