@@ -67,7 +67,7 @@ function render() {
     renderLogin();
     return;
   }
-  document.getElementById("account-name").textContent = session.principal.userId ? "Signed in as admin" : "";
+  showAccountName();
   const route = routeOf(location.pathname);
   for (const link of document.querySelectorAll("#nav a")) link.removeAttribute("aria-current");
   if (!route) {
@@ -81,7 +81,22 @@ function render() {
   cleanup = route.view.render({ session, root: main, navigate, announce, params: route.params }) || null;
 }
 
+let accountFor = null;
+
+/** Shows whom the session speaks for, read once per session from the caller's profile. */
+function showAccountName() {
+  const label = document.getElementById("account-name");
+  const userId = session.principal.userId;
+  if (accountFor === userId) return;
+  accountFor = userId;
+  label.textContent = "Signed in";
+  session.get("/user/profile").then((answer) => {
+    if (accountFor === userId && answer.user) label.textContent = `Signed in as ${answer.user.displayName || answer.user.email}`;
+  }).catch(() => {});
+}
+
 function renderLogin() {
+  accountFor = null;
   document.title = "Log in · Courier admin";
   const error = h("p", { id: "login-error", className: "error", role: "alert", hidden: true });
   const notice = h("p", { id: "login-notice", className: "notice", role: "status", hidden: !loginNotice }, loginNotice);

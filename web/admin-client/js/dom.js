@@ -60,6 +60,16 @@ export function enumLabel(value, prefix) {
   return words.charAt(0).toUpperCase() + words.slice(1);
 }
 
+const clockFormat = new Intl.DateTimeFormat(undefined, { timeStyle: "medium" });
+
+/** The time of day for today's moments, the date and time otherwise. */
+export function formatRecent(timestamp) {
+  if (!timestamp) return "—";
+  const date = new Date(timestamp);
+  if (Number.isNaN(date.getTime())) return timestamp;
+  return date.toDateString() === new Date().toDateString() ? clockFormat.format(date) : timeFormat.format(date);
+}
+
 export function formatPosition(point) {
   if (!point) return "—";
   const lat = point.latitude || 0, lon = point.longitude || 0;

@@ -82,6 +82,7 @@ export class LiveStream {
     let refreshed = false;
     try {
       for (;;) {
+        const token = this.session.accessToken;
         const response = await this.session.fetch(this.path, {
           headers: { Accept: "text/event-stream" },
           signal: this.controller.signal,
@@ -92,8 +93,10 @@ export class LiveStream {
         const streamError = await this.read(response);
         if (this.closed) return;
         if (streamError && streamError.status === 401 && !refreshed) {
+          // The token the stream opened with expired. The session may hold a newer one already
+          // (renewed ahead of expiry); otherwise renew it now, once.
           refreshed = true;
-          await this.session.refresh();
+          if (this.session.accessToken === token) await this.session.refresh();
           continue;
         }
         throw streamError || new ApiError(503, "UNAVAILABLE", "The live stream closed.");

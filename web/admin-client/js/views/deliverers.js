@@ -81,13 +81,16 @@ export function render({ session, root, announce }) {
   const next = h("button", { type: "button", id: "deliverer-next", className: "secondary", disabled: true }, "Next page");
   const refresh = h("button", { type: "button", id: "deliverer-refresh", className: "secondary" }, "Refresh");
 
+  let loadSeq = 0;
   async function loadPage() {
+    const seq = ++loadSeq;
+    body.setAttribute("aria-busy", "true");
     showError(listError, null);
     try {
       const answer = await session.get("/tracking/admin/deliverers", {
         "page.pageSize": PAGE_SIZE, "page.pageToken": pageTokens[pageTokens.length - 1],
       });
-      if (!alive) return;
+      if (!alive || seq !== loadSeq) return;
       const items = answer.deliverers || [];
       body.replaceChildren(...items.map((d) => h("tr", { "data-testid": "deliverer-row", dataset: { delivererId: d.delivererId, userId: d.userId } },
         h("td", { "data-label": "Name" }, d.displayName),
@@ -103,7 +106,9 @@ export function render({ session, root, announce }) {
       next.dataset.token = info.nextPageToken || "";
       previous.disabled = pageTokens.length < 2;
     } catch (failure) {
-      if (alive) showError(listError, failure);
+      if (alive && seq === loadSeq) showError(listError, failure);
+    } finally {
+      if (seq === loadSeq) body.removeAttribute("aria-busy");
     }
   }
   next.addEventListener("click", () => { pageTokens.push(next.dataset.token); loadPage(); });

@@ -21,14 +21,17 @@ export function render({ session, root }) {
   const previous = h("button", { type: "button", id: "deliveries-previous", className: "secondary", disabled: true }, "Previous page");
   const next = h("button", { type: "button", id: "deliveries-next", className: "secondary", disabled: true }, "Next page");
 
+  let loadSeq = 0;
   async function loadPage() {
+    const seq = ++loadSeq;
+    body.setAttribute("aria-busy", "true");
     showError(error, null);
     try {
       const answer = await session.get("/notifications/admin/deliveries", {
         "page.pageSize": PAGE_SIZE, "page.pageToken": pageTokens[pageTokens.length - 1],
         channel: channel.value, status: status.value,
       });
-      if (!alive) return;
+      if (!alive || seq !== loadSeq) return;
       const items = answer.deliveries || [];
       body.replaceChildren(...items.map((d) => h("tr", { "data-testid": "delivery-row", dataset: { deliveryId: d.deliveryId } },
         h("td", { "data-label": "When" }, formatTime(d.createdAt)),
@@ -45,7 +48,9 @@ export function render({ session, root }) {
       next.dataset.token = info.nextPageToken || "";
       previous.disabled = pageTokens.length < 2;
     } catch (failure) {
-      if (alive) showError(error, failure);
+      if (alive && seq === loadSeq) showError(error, failure);
+    } finally {
+      if (seq === loadSeq) body.removeAttribute("aria-busy");
     }
   }
 

@@ -1,7 +1,7 @@
 // The live fleet: every deliverer's current position from GET /tracking/admin/deliverers/live (SSE),
 // drawn on the map and listed with time, speed and the stuff each one carries.
 
-import { h, showError, formatTime, formatPosition, formatSpeed, enumLabel } from "../dom.js";
+import { h, showError, formatTime, formatRecent, formatPosition, formatSpeed, enumLabel } from "../dom.js";
 import { LiveStream } from "../sse.js";
 import { SlippyMap } from "../map.js";
 
@@ -74,7 +74,7 @@ export function render({ session, root }) {
       h("th", { scope: "row", "data-label": "Deliverer" }, message.displayName || id),
       h("td", { "data-label": "Position", "data-testid": "live-position" }, formatPosition(location.point)),
       h("td", { "data-label": "Time" }, h("time", { datetime: location.recordedAt || message.receivedAt || "" },
-        formatTime(location.recordedAt || message.receivedAt))),
+        formatRecent(location.recordedAt || message.receivedAt))),
       h("td", { "data-label": "Speed" }, formatSpeed(location.speedMetersPerSecond)),
       h("td", { "data-label": "Assigned stuff", "data-testid": "live-assigned" }, assignedText(id)));
     const old = body.querySelector(`tr[data-deliverer-id="${id}"]`);

@@ -24,13 +24,16 @@ function renderList({ session, root }) {
   const previous = h("button", { type: "button", id: "mail-previous", className: "secondary", disabled: true }, "Previous page");
   const next = h("button", { type: "button", id: "mail-next", className: "secondary", disabled: true }, "Next page");
 
+  let loadSeq = 0;
   async function loadPage() {
+    const seq = ++loadSeq;
+    body.setAttribute("aria-busy", "true");
     showError(error, null);
     try {
       const answer = await session.get("/notifications/admin/mail-drop", {
         "page.pageSize": PAGE_SIZE, "page.pageToken": pageTokens[pageTokens.length - 1],
       });
-      if (!alive) return;
+      if (!alive || seq !== loadSeq) return;
       const items = answer.entries || [];
       body.replaceChildren(...items.map((entry) => h("tr", { "data-testid": "mail-row", dataset: { messageId: entry.messageId } },
         h("td", { "data-label": "Received" }, formatTime(entry.receivedAt)),
@@ -45,7 +48,9 @@ function renderList({ session, root }) {
       next.dataset.token = info.nextPageToken || "";
       previous.disabled = pageTokens.length < 2;
     } catch (failure) {
-      if (alive) showError(error, failure);
+      if (alive && seq === loadSeq) showError(error, failure);
+    } finally {
+      if (seq === loadSeq) body.removeAttribute("aria-busy");
     }
   }
   refresh.addEventListener("click", () => loadPage());

@@ -131,7 +131,10 @@ export function render({ session, root, announce }) {
     }
   }
 
+  let loadSeq = 0;
   async function loadPage() {
+    const seq = ++loadSeq;
+    body.setAttribute("aria-busy", "true");
     showError(listError, null);
     try {
       const token = pageTokens[pageTokens.length - 1];
@@ -139,7 +142,7 @@ export function render({ session, root, announce }) {
         session.get("/tracking/admin/payloads", { "page.pageSize": PAGE_SIZE, "page.pageToken": token, status: filter.value }),
         loadDeliverers(session),
       ]);
-      if (!alive) return;
+      if (!alive || seq !== loadSeq) return;
       deliverers = fleet;
       const items = answer.payloads || [];
       body.replaceChildren(...items.map(row));
@@ -150,7 +153,9 @@ export function render({ session, root, announce }) {
       next.dataset.token = info.nextPageToken || "";
       previous.disabled = pageTokens.length < 2;
     } catch (failure) {
-      if (alive) showError(listError, failure);
+      if (alive && seq === loadSeq) showError(listError, failure);
+    } finally {
+      if (seq === loadSeq) body.removeAttribute("aria-busy");
     }
   }
 
