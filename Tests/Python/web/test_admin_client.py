@@ -7,14 +7,24 @@ real stack.
 - A person without the admin role is refused with a message that says so; a wrong password shows
   Asgardian's message.
 - Bad input in a form shows the service's own message (the one the REST API gives for the same body).
+- With tiles reachable (a local HTTPS stand-in for tile.openstreetmap.org), the map draws them and
+  credits OpenStreetMap; offline it draws the labelled grid.
 """
 
 import datetime
+import http.server
+import os
+import pathlib
 import re
+import ssl
+import tempfile
+import threading
 import uuid
 
 import pytest
 from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+from selenium.webdriver.common.action_chains import ActionChains
+from selenium.webdriver.common.actions.wheel_input import ScrollOrigin
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions as EC
@@ -191,7 +201,39 @@ def test_admin_registers_assigns_and_watches_a_deliverer(courier, admin, new_use
     browser.find_element(By.ID, "live-map-canvas").send_keys(Keys.ARROW_RIGHT)
     wait(browser, lambda d: d.find_element(By.CSS_SELECTOR, marker_css).rect["x"] < before["x"] - 40,
          "the arrow key did not pan the map")
+
+    # The mouse: a drag pans by as much, the wheel zooms in.
+    def zoom(driver):
+        return float(driver.find_element(By.ID, "live-map").get_attribute("data-zoom"))
+
+    canvas = browser.find_element(By.ID, "live-map-canvas")
+    before = browser.find_element(By.CSS_SELECTOR, marker_css).rect
+    ActionChains(browser).move_to_element(canvas).click_and_hold().move_by_offset(-60, 30).move_by_offset(-60, 30) \
+        .release().perform()
+    wait(browser, lambda d: abs(d.find_element(By.CSS_SELECTOR, marker_css).rect["x"] - (before["x"] - 120)) <= 2
+         and abs(d.find_element(By.CSS_SELECTOR, marker_css).rect["y"] - (before["y"] + 60)) <= 2,
+         "dragging did not pan the map")
+    start = zoom(browser)
+    ActionChains(browser).scroll_from_origin(ScrollOrigin.from_element(canvas), 0, -300).perform()
+    wait(browser, lambda d: zoom(d) > start + 0.5, "the wheel did not zoom in")
+
+    # Touch: two fingers spreading apart zoom in (Chromium's touch emulation through DevTools).
+    start = zoom(browser)
+    box = canvas.rect
+    cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+
+    def touch(kind, spread):
+        points = [] if kind == "touchEnd" else [{"x": cx - spread, "y": cy, "id": 1}, {"x": cx + spread, "y": cy, "id": 2}]
+        browser.execute_cdp_cmd("Input.dispatchTouchEvent", {"type": kind, "touchPoints": points})
+
+    touch("touchStart", 40)
+    for spread in (60, 80, 100, 120, 160):
+        touch("touchMove", spread)
+    touch("touchEnd", 0)
+    wait(browser, lambda d: zoom(d) > start + 1, "a pinch did not zoom in")
+
     browser.find_element(By.ID, "map-fit").click()
+    visible(browser, marker_css)
     browser.shot("5-second-fix")
 
     # At 360 px the pages fit the width (tables become labelled cards) and the marker stays live.
@@ -349,3 +391,114 @@ def test_stream_parser_and_map_projection_in_the_browser(courier, browser):
         assert back_lat == pytest.approx(lat, abs=1e-9) and back_lon == pytest.approx(lon, abs=1e-9)
     berlin = result["points"][1]
     assert berlin[3] < 0.5  # north is up
+
+
+# ---------------------------------------------------------------- tiles through a local stand-in
+
+
+class TileServer:
+    """HTTPS on loopback that answers every `/{z}/{x}/{y}.png` with a small labelled SVG tile, for a
+    Chromium that maps tile.openstreetmap.org here. Remembers what was asked."""
+
+    def __init__(self, directory):
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.x509.oid import NameOID
+
+        key = ec.generate_private_key(ec.SECP256R1())
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "tile.openstreetmap.org")])
+        now = datetime.datetime.now(datetime.timezone.utc)
+        certificate = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+                       .serial_number(x509.random_serial_number())
+                       .not_valid_before(now - datetime.timedelta(hours=1)).not_valid_after(now + datetime.timedelta(hours=2))
+                       .add_extension(x509.SubjectAlternativeName([x509.DNSName("tile.openstreetmap.org")]), False)
+                       .sign(key, hashes.SHA256()))
+        (directory / "tile.pem").write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+        (directory / "tile.key").write_bytes(key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+        self.requests = []
+        server = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                match = re.fullmatch(r"/(\d+)/(\d+)/(\d+)\.png", self.path)
+                if not match:
+                    self.send_error(404)
+                    return
+                server.requests.append(tuple(int(part) for part in match.groups()))
+                body = ('<svg xmlns="http://www.w3.org/2000/svg" width="256" height="256">'
+                        '<rect width="256" height="256" fill="#cfe8c8" stroke="#2a6" stroke-width="2"/>'
+                        f'<text x="128" y="128" font-size="24" text-anchor="middle">{"/".join(match.groups())}</text>'
+                        '</svg>').encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "image/svg+xml")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(directory / "tile.pem", directory / "tile.key")
+        self.httpd.socket = context.wrap_socket(self.httpd.socket, server_side=True)
+        self.port = self.httpd.server_address[1]
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def tile_browser(request):
+    """A Chromium whose tile.openstreetmap.org is a TileServer on loopback (its certificate is
+    self-signed, hence --ignore-certificate-errors in this browser only)."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    directory = pathlib.Path(tempfile.mkdtemp(prefix="courier-tiles-"))
+    tiles = TileServer(directory)
+    options = webdriver.ChromeOptions()
+    options.binary_location = os.environ.get("COURIER_CHROMIUM", "/usr/bin/chromium")
+    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--no-first-run", "--disable-default-apps", "--window-size=1280,900", "--ignore-certificate-errors",
+                 f"--host-resolver-rules=MAP tile.openstreetmap.org:443 127.0.0.1:{tiles.port}"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(os.environ.get("COURIER_CHROMEDRIVER", "/usr/bin/chromedriver")),
+                              options=options)
+    artifacts = pathlib.Path(os.environ.get("COURIER_ARTIFACTS", pathlib.Path(__file__).resolve().parents[3] / ".run" / "artifacts"))
+    artifacts.mkdir(parents=True, exist_ok=True)
+    driver.shot = lambda name: driver.save_screenshot(str(artifacts / f"{request.node.name}-{name}.png"))
+    driver.tiles = tiles
+    try:
+        yield driver
+    finally:
+        try:
+            driver.shot("end")
+        finally:
+            driver.quit()
+            tiles.stop()
+
+
+def test_the_map_draws_tiles_when_it_can_load_them(courier, tile_browser):
+    browser = tile_browser
+    log_in_as_admin(browser, courier)
+    wait(browser, lambda d: d.find_element(By.ID, "live-map").get_attribute("data-basemap") == "tiles",
+         "the map did not draw the tiles it could load")
+    assert "OpenStreetMap" in browser.find_element(By.ID, "map-attribution").text
+    # The start view (zoom 2, centred on 20 N 0 E, 480 px high) shows the tile rows 0 to 2 across
+    # the world; the southern row stays off screen and is not asked for.
+    assert {request for request in browser.tiles.requests if request[0] == 2} == {
+        (2, x, y) for x in range(4) for y in range(3)}, browser.tiles.requests
+
+    # Zooming in asks for the tiles of the new level, around the centre (20 N, 0 E).
+    browser.find_element(By.ID, "map-zoom-in").click()
+    browser.find_element(By.ID, "map-zoom-in").click()
+    wait(browser, lambda d: {(4, 7, 7), (4, 8, 7)} <= set(d.tiles.requests), "zoom 4 tiles were not asked for")
+    assert all(0 <= x < 2 ** z and 0 <= y < 2 ** z for z, x, y in browser.tiles.requests)
+    browser.shot("tiles")

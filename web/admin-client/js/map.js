@@ -363,6 +363,7 @@ export class SlippyMap {
     const showGrid = offline || missing || drawnTiles === 0;
     if (showGrid) this.paintGrid(context, drawnTiles > 0);
     this.container.dataset.basemap = drawnTiles > 0 ? "tiles" : "grid";
+    this.container.dataset.zoom = this.zoom.toFixed(2);
     this.attribution.textContent = drawnTiles > 0
       ? "Map tiles © OpenStreetMap contributors"
       : "Map tiles unavailable: coordinate grid (latitude and longitude in degrees)";
