@@ -13,6 +13,7 @@ real stack.
 
 import datetime
 import http.server
+import math
 import os
 import pathlib
 import re
@@ -491,14 +492,31 @@ def test_the_map_draws_tiles_when_it_can_load_them(courier, tile_browser):
     wait(browser, lambda d: d.find_element(By.ID, "live-map").get_attribute("data-basemap") == "tiles",
          "the map did not draw the tiles it could load")
     assert "OpenStreetMap" in browser.find_element(By.ID, "map-attribution").text
-    # The start view (zoom 2, centred on 20 N 0 E, 480 px high) shows the tile rows 0 to 2 across
-    # the world; the southern row stays off screen and is not asked for.
-    assert {request for request in browser.tiles.requests if request[0] == 2} == {
-        (2, x, y) for x in range(4) for y in range(3)}, browser.tiles.requests
 
-    # Zooming in asks for the tiles of the new level, around the centre (20 N, 0 E).
+    def view(driver):
+        box = driver.find_element(By.ID, "live-map")
+        latitude, longitude = (float(part) for part in box.get_attribute("data-center").split(","))
+        return float(box.get_attribute("data-zoom")), latitude, longitude
+
+    # Zoomed out all the way (zoom 1, a 512 px world in a wider box) the four tiles of level 1 are
+    # all on screen, wherever the view was centred (earlier tests may have left deliverers to fit).
+    canvas = browser.find_element(By.ID, "live-map-canvas")
+    while (before := view(browser)[0]) > 1:
+        canvas.send_keys("-")
+        wait(browser, lambda d: view(d)[0] < before, "the minus key did not zoom out")
+    wait(browser, lambda d: {(1, x, y) for x in range(2) for y in range(2)} <= set(d.tiles.requests),
+         "the level 1 tiles were not asked for")
+
+    # Zooming in with the button asks for level 3 tiles, the centre's among them.
     browser.find_element(By.ID, "map-zoom-in").click()
     browser.find_element(By.ID, "map-zoom-in").click()
-    wait(browser, lambda d: {(4, 7, 7), (4, 8, 7)} <= set(d.tiles.requests), "zoom 4 tiles were not asked for")
+    wait(browser, lambda d: view(d)[0] == 3, "the zoom buttons did not zoom in")
+    _, latitude, longitude = view(browser)
+    x = (longitude + 180) / 360
+    sine = math.sin(math.radians(latitude))
+    y = 0.5 - math.log((1 + sine) / (1 - sine)) / (4 * math.pi)
+    centre_tile = (3, int(x * 8), int(y * 8))
+    wait(browser, lambda d: centre_tile in d.tiles.requests, f"the centre's tile {centre_tile} was not asked for")
     assert all(0 <= x < 2 ** z and 0 <= y < 2 ** z for z, x, y in browser.tiles.requests)
+    assert browser.find_element(By.ID, "live-map").get_attribute("data-basemap") == "tiles"
     browser.shot("tiles")

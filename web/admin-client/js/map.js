@@ -364,6 +364,8 @@ export class SlippyMap {
     if (showGrid) this.paintGrid(context, drawnTiles > 0);
     this.container.dataset.basemap = drawnTiles > 0 ? "tiles" : "grid";
     this.container.dataset.zoom = this.zoom.toFixed(2);
+    const middle = unproject(this.center.x, this.center.y);
+    this.container.dataset.center = `${middle.latitude.toFixed(6)},${middle.longitude.toFixed(6)}`;
     this.attribution.textContent = drawnTiles > 0
       ? "Map tiles © OpenStreetMap contributors"
       : "Map tiles unavailable: coordinate grid (latitude and longitude in degrees)";
