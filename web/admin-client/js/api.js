@@ -9,6 +9,7 @@ const ADMIN_ROLE = "ROLE_ADMIN";
 
 /** An HTTP error answer, with the service's JSON `code` and `message`. */
 export class ApiError extends Error {
+  /** `status` 0 marks an error the client itself raised (no HTTP answer behind it). */
   constructor(status, code, message, details) {
     super(message);
     this.name = "ApiError";
@@ -19,6 +20,7 @@ export class ApiError extends Error {
 
   /** The text to show a person: the service's message, with the status for context. */
   get display() {
+    if (!this.status) return this.message; // the client's own verdict, not an HTTP answer
     const what = this.code ? `${this.code}, HTTP ${this.status}` : `HTTP ${this.status}`;
     return `${this.message} (${what})`;
   }
@@ -122,7 +124,7 @@ export class Session {
         headers: { "Content-Type": "application/json", Authorization: `Bearer ${answer.tokens.accessToken}` },
         body: "{}",
       }).catch(() => {});
-      throw new ApiError(403, "NOT_ADMIN",
+      throw new ApiError(0, "NOT_ADMIN",
         "This account is not an administrator. Only accounts with the admin role may use the admin client; " +
         "people who follow deliveries sign in at /app/.");
     }
@@ -153,7 +155,7 @@ export class Session {
         const answer = await response.json();
         if (!(answer.principal.roles || []).includes(ADMIN_ROLE)) {
           this.end("Your account no longer holds the admin role.");
-          throw new ApiError(403, "NOT_ADMIN", "Your account no longer holds the admin role.");
+          throw new ApiError(0, "NOT_ADMIN", "Your account no longer holds the admin role.");
         }
         this.save(answer);
         return answer;
