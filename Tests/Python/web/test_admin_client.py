@@ -11,6 +11,7 @@ real stack.
   credits OpenStreetMap; offline it draws the labelled grid.
 """
 
+import base64
 import datetime
 import http.server
 import math
@@ -147,6 +148,33 @@ def test_admin_registers_assigns_and_watches_a_deliverer(courier, admin, new_use
     browser.shot("3-stuff-assigned")
     stored = admin.call("GET", f"/tracking/admin/payloads/{payload_id}")["payload"]
     assert stored["delivererId"] == deliverer_id and stored["status"] == "DELIVERY_PAYLOAD_STATUS_PICKED_UP"
+
+    # Its page shows the history and hands out the receipt Hermes rendered.
+    payload_row(browser, code).find_element(By.CSS_SELECTOR, "[data-testid=payload-open]").click()
+    wait(browser, lambda d: [entry.get_attribute("data-status") for entry in d.find_elements(
+        By.CSS_SELECTOR, "[data-testid=payload-history-entry]")] == [
+        "DELIVERY_PAYLOAD_STATUS_REGISTERED", "DELIVERY_PAYLOAD_STATUS_PICKED_UP"], "the status history is missing")
+    assert code in browser.find_element(By.ID, "payload-detail-title").text
+    wait(browser, lambda d: d.find_element(By.ID, "payload-detail-deliverer").text == "Dora on the cargo bike"
+         and recipient_email in d.find_element(By.ID, "payload-detail-recipient").text, "names are not shown")
+
+    def receipt_ready(driver):
+        # Until the receipt is rendered Hermes answers UNAVAILABLE, which the page shows; ask again.
+        if driver.find_element(By.ID, "payload-receipt-ready").is_displayed():
+            return True
+        button = driver.find_element(By.ID, "payload-receipt")
+        if button.is_enabled() and button.get_attribute("aria-busy") is None:
+            button.click()
+        return False
+
+    WebDriverWait(browser, WAIT, poll_frequency=0.5).until(receipt_ready, "the receipt never came")
+    link = browser.find_element(By.ID, "payload-receipt-link")
+    assert link.get_attribute("download") == f"receipt-{code}.pdf"
+    assert link.get_attribute("href").startswith("blob:")
+    receipt = admin.call("GET", f"/tracking/payload/{code}/receipt")
+    assert receipt["content"].startswith("JVBERi0")  # %PDF-
+    assert f"{-(-len(base64.b64decode(receipt['content'])) // 1024)} KiB" in browser.find_element(By.ID, "payload-receipt-ready").text
+    browser.shot("3b-stuff-history")
 
     # Open the live view; nothing of this deliverer is shown before a fix.
     go(browser, "live")

@@ -5,6 +5,7 @@ import { Session } from "./api.js";
 import { h, showError, busy } from "./dom.js";
 import * as live from "./views/live.js";
 import * as payloads from "./views/payloads.js";
+import * as payload from "./views/payload.js";
 import * as deliverers from "./views/deliverers.js";
 import * as deliveries from "./views/deliveries.js";
 import * as mail from "./views/mail.js";
@@ -13,6 +14,7 @@ const BASE = "/admin/";
 const ROUTES = [
   { pattern: /^(live)?$/, view: live, nav: "nav-live", title: "Live map" },
   { pattern: /^payloads$/, view: payloads, nav: "nav-payloads", title: "Stuff" },
+  { pattern: /^payloads\/([0-9a-fA-F-]+)$/, view: payload, nav: "nav-payloads", title: "Stuff" },
   { pattern: /^deliverers$/, view: deliverers, nav: "nav-deliverers", title: "Deliverers" },
   { pattern: /^deliveries$/, view: deliveries, nav: "nav-deliveries", title: "Delivery log" },
   { pattern: /^mail(?:\/([0-9a-fA-F-]+))?$/, view: mail, nav: "nav-mail", title: "Mail drop" },

@@ -107,7 +107,8 @@ export function render({ session, root, announce }) {
     assignButton.addEventListener("click", () => change(assignButton, `/tracking/admin/payloads/${id}/deliverer`,
       { delivererId: assignSelect.value }, (p) => `${p.trackingCode} is ${p.delivererId ? `assigned to ${delivererName(p.delivererId)}` : "unassigned"}.`));
     return h("tr", { dataset: { payloadId: id, trackingCode: payload.trackingCode }, "data-testid": "payload-row" },
-      h("td", { "data-label": "Tracking code" }, h("code", {}, payload.trackingCode)),
+      h("td", { "data-label": "Tracking code" }, h("a", { href: `/admin/payloads/${id}`, "data-link": true,
+        "data-testid": "payload-open", "aria-label": `${payload.trackingCode}: details and history` }, h("code", {}, payload.trackingCode))),
       h("td", { "data-label": "Title" }, payload.title),
       h("td", { "data-label": "Status", "data-testid": "payload-status" }, enumLabel(payload.status, STATUS_PREFIX)),
       h("td", { "data-label": "Deliverer", "data-testid": "payload-deliverer" }, delivererName(payload.delivererId)),
