@@ -213,6 +213,7 @@ let package = Package(
         "ContractRuntime",
         .product(name: "SwiftProtobuf", package: "swift-protobuf"),
         .product(name: "Logging", package: "swift-log"),
+        .product(name: "CoreMetrics", package: "swift-metrics"),
       ],
       exclude: ["README.md"],
       swiftSettings: swiftSettings

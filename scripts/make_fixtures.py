@@ -14,13 +14,23 @@ Fixtures are golden: an existing fixture is never rewritten, so that what an ear
 contract encoded stays checked. Run it after adding a message; pass --force only to rewrite
 fixtures of a contract that has not been released.
 
-Usage: .venv/bin/python scripts/make_fixtures.py [--force]
+Snapshots keep whole sets from earlier versions: `--snapshot NAME` first brings the current set up
+to date, then copies it to snapshots/NAME/ with a MANIFEST.tsv of SHA-256 sums. A snapshot is never
+written again (an existing NAME is refused, and nothing else here writes under snapshots/);
+Tests/Python/test_fixture_readers.py checks the sums and decodes every snapshot with the current
+contracts. Take one before releasing a change to the contracts.
+
+Usage: .venv/bin/python scripts/make_fixtures.py [--force] [--snapshot NAME]
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
+import hashlib
 import importlib
+import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -31,6 +41,8 @@ from proto_lint import wire_fields  # scripts/ is on the path when this script r
 ROOT = Path(__file__).resolve().parents[1]
 PROTO = ROOT / "proto"
 FIXTURES = ROOT / "Tests" / "Contract" / "Fixtures"
+SNAPSHOTS = FIXTURES / "snapshots"
+SNAPSHOT_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 
 EVENT_OPTION = 51011
 ENVELOPE_OPTION = 51012
@@ -207,10 +219,47 @@ def expectations(message) -> list[str]:
     return rows
 
 
+def take_snapshot(name: str) -> Path:
+    """Copies the current fixture set to snapshots/<name>/ with its manifest; never overwrites."""
+    target = SNAPSHOTS / name
+    if target.exists():
+        sys.exit(f"make_fixtures: the snapshot {target.relative_to(ROOT)} exists; snapshots are never rewritten, pick another name")
+    files = sorted(FIXTURES.glob("*.binpb")) + sorted(FIXTURES.glob("*.json")) + [FIXTURES / "expectations.tsv"]
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+    dirty = subprocess.run(["git", "status", "--porcelain", "--", "proto", str(FIXTURES.relative_to(ROOT))], cwd=ROOT, capture_output=True, text=True)
+    source = head.stdout.strip() if head.returncode == 0 else "no git commit"
+    if dirty.stdout.strip():
+        source += " plus uncommitted changes"
+    SNAPSHOTS.mkdir(exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=SNAPSHOTS))
+    try:
+        rows = []
+        for path in files:
+            shutil.copyfile(path, scratch / path.name)
+            rows.append(f"{hashlib.sha256(path.read_bytes()).hexdigest()}\t{path.name}")
+        header = [
+            f"# Snapshot {name} of the golden fixtures: {len(files)} files from {source}, taken {datetime.date.today().isoformat()}.",
+            "# Never edit or delete these files: they are what this version of the contracts encoded.",
+            "# sha256<TAB>file",
+        ]
+        (scratch / "MANIFEST.tsv").write_text("\n".join(header + rows) + "\n")
+        scratch.rename(target)
+    except BaseException:
+        shutil.rmtree(scratch, ignore_errors=True)
+        raise
+    return target
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--force", action="store_true", help="rewrite existing fixtures too")
+    parser.add_argument("--snapshot", metavar="NAME", help="then keep the whole set as snapshots/NAME/ (lowercase letters, digits, . _ -)")
     args = parser.parse_args()
+    if args.snapshot is not None:
+        if not SNAPSHOT_NAME.match(args.snapshot):
+            parser.error(f"--snapshot {args.snapshot!r}: use lowercase letters, digits, '.', '_' and '-'")
+        if (SNAPSHOTS / args.snapshot).exists():
+            parser.error(f"--snapshot {args.snapshot}: {(SNAPSHOTS / args.snapshot).relative_to(ROOT)} exists; snapshots are never rewritten")
 
     from google.protobuf import json_format, message_factory  # noqa: PLC0415
 
@@ -243,6 +292,9 @@ def main() -> int:
         body = [row for name in sorted(existing_rows) for row in existing_rows[name]]
         tsv_path.write_text("\n".join(header + body) + "\n")
         print(f"make_fixtures: {len(chosen)} messages, {written} fixture(s) written to {FIXTURES.relative_to(ROOT)}")
+    if args.snapshot is not None:
+        target = take_snapshot(args.snapshot)
+        print(f"make_fixtures: the set is kept as {target.relative_to(ROOT)}")
     return 0
 
 

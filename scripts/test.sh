@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Runs every test of Courier: set-up, the proto lint, one Swift build, the Swift suites, then the
-# Python suites (fixture readers in Python and C, lint rules). Every stage runs even when an earlier
-# one fails, and the script exits non-zero if any failed.
+# Runs every test of Courier: set-up, the proto lint, the contract evolution gate (proto/ against the
+# previous commit's), one Swift build, the Swift suites, then the Python suites (fixture readers in
+# Python and C, lint and gate rules). Every stage runs even when an earlier one fails, and the script
+# exits non-zero if any failed.
 set -uo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -27,6 +28,7 @@ stage() {
 }
 
 stage "proto lint" .venv/bin/python scripts/proto_lint.py
+stage "contract evolution (against HEAD~1)" bash scripts/check-contracts.sh --previous-commit
 stage "swift build" swift build --build-tests
 if [[ " ${failed[*]} " != *" swift build "* ]]; then
   stage "swift tests" swift test --skip-build --disable-xctest

@@ -101,6 +101,7 @@ public final class EventConsumer: Sendable {
         consumer = try await replace(consumer)
         continue
       }
+      EventMetrics.lag(group: configuration.group, consumer.lag())
       if batch.isEmpty { continue }
       do {
         try await handle(batch)
@@ -187,7 +188,7 @@ public final class EventConsumer: Sendable {
     var seen: Set<UUID> = []
     let unique = events.filter { seen.insert($0.id).inserted }  // a refill may deliver an event twice
     let ids = "{" + unique.map { $0.id.uuidString.lowercased() }.joined(separator: ",") + "}"
-    try await store.pool.withTransaction(retry: .never) { tx in
+    let claimedCount = try await store.pool.withTransaction(retry: .never) { tx -> Int in
       let claimed = try await tx.query(
         """
         INSERT INTO \(identifier: schema).deliveries AS d (consumer, event_id, status, attempts, processed_at)
@@ -198,7 +199,7 @@ public final class EventConsumer: Sendable {
           WHERE d.status = 'failed'
         RETURNING d.event_id, d.attempts
         """)
-      if claimed.isEmpty { return }
+      if claimed.isEmpty { return 0 }
       var attempts: [UUID: Int] = [:]
       for row in claimed {
         let (id, count) = try row.decode((UUID, Int32).self)
@@ -207,7 +208,7 @@ public final class EventConsumer: Sendable {
       for var event in unique {
         guard let attempt = attempts[event.id] else { continue }
         event.attempt = attempt
-        try await handler(event, tx)
+        try await timed(event) { try await handler(event, tx) }
       }
       let processed = "{" + attempts.keys.map { $0.uuidString.lowercased() }.joined(separator: ",") + "}"
       try await tx.execute(
@@ -216,7 +217,21 @@ public final class EventConsumer: Sendable {
         SET processed = true, processed_at = COALESCE(processed_at, clock_timestamp()), attempts = attempts + 1
         WHERE id = ANY(\(processed)::uuid[])
         """)
+      return attempts.count
     }
+    EventMetrics.handled(group: group, outcome: "processed", count: claimedCount)
+    EventMetrics.handled(group: group, outcome: "skipped", count: unique.count - claimedCount)
+  }
+
+  /// Runs one handler call, recording its time and the event's age.
+  private func timed(_ event: ConsumedEvent, _ body: () async throws -> Void) async throws {
+    let started = ContinuousClock.now
+    EventMetrics.age(group: configuration.group, occurredAt: event.occurredAt)
+    try await body()
+    let elapsed = ContinuousClock.now - started
+    EventMetrics.handling(
+      group: configuration.group,
+      seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
   }
 
   /// Handles one record. Throws only `CancellationError`.
@@ -227,12 +242,15 @@ public final class EventConsumer: Sendable {
     } catch {
       logger.error("malformed record dead-lettered", metadata: ["topic": "\(record.topic)", "offset": "\(record.offset)", "error": "\(error.reason)"])
       try await untilStored { try await self.deadLetter(record, malformed: error) }
+      EventMetrics.handled(group: configuration.group, outcome: "dead_lettered")
       return .deadLettered
     }
     while true {
       try Task.checkCancellation()
       do {
-        return try await attempt(event)
+        let outcome = try await attempt(event)
+        EventMetrics.handled(group: configuration.group, outcome: outcome == .processed ? "processed" : "skipped")
+        return outcome
       } catch let error as PostgresError where error.isRetriable || error.code == .commitOutcomeUnknown {
         // Not the handler's fault. After an unknown commit outcome the next attempt's claim finds
         // out: a committed attempt makes it a skip.
@@ -243,8 +261,12 @@ public final class EventConsumer: Sendable {
         throw CancellationError()
       } catch {
         let reason = String(describing: error)
+        EventMetrics.handled(group: configuration.group, outcome: "failed")
         let attempts = try await untilStored { try await self.recordFailure(event, reason: reason) }
-        guard let attempts else { return .skipped }
+        guard let attempts else {
+          EventMetrics.handled(group: configuration.group, outcome: "skipped")
+          return .skipped
+        }
         switch configuration.policy.afterFailure(attempts: attempts) {
         case .retry(let wait):
           logger.info("handler failed; retrying", metadata: ["event": "\(event.id)", "attempts": "\(attempts)", "error": "\(reason)"])
@@ -252,6 +274,7 @@ public final class EventConsumer: Sendable {
         case .deadLetter:
           logger.error("handler keeps failing; dead-lettered", metadata: ["event": "\(event.id)", "attempts": "\(attempts)", "error": "\(reason)"])
           try await untilStored { try await self.deadLetter(event, record: record, reason: reason) }
+          EventMetrics.handled(group: configuration.group, outcome: "dead_lettered")
           return .deadLettered
         }
       }
@@ -287,7 +310,7 @@ public final class EventConsumer: Sendable {
       guard let row = claimed.first else { return .skipped }
       var event = event
       event.attempt = try row.decode(Int32.self, at: 0).asInt
-      try await handler(event, tx)
+      try await timed(event) { try await handler(event, tx) }
       try await tx.execute(
         """
         UPDATE \(identifier: schema).events

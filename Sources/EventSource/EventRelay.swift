@@ -55,6 +55,7 @@ public final class EventRelay: Sendable {
   private let producer: KafkaProducer
   private let admin: KafkaAdmin
   private let createdTopics = Mutex<Set<String>>([])
+  private let lastBacklogSample = Mutex<ContinuousClock.Instant?>(nil)
   private let logger: Logger
 
   public init(
@@ -87,6 +88,7 @@ public final class EventRelay: Sendable {
         do {
           try await ensureTopics(configuration.topics)
           _ = try await publishPending()
+          try await sampleBacklog()
         } catch is CancellationError {
           break
         } catch {
@@ -168,6 +170,9 @@ public final class EventRelay: Sendable {
       let results = try await producer.send(try events.map { try $0.producerRecord() })
       let succeeded = results.map { if case .success = $0 { true } else { false } }
       let publishable = RelayPlan.publishable(keys: events.map(\.key), succeeded: succeeded)
+      var perTopic: [String: Int] = [:]
+      for index in publishable { perTopic[events[index].topic, default: 0] += 1 }
+      for (topic, count) in perTopic { EventMetrics.published(topic: topic, count: count) }
       if !publishable.isEmpty {
         let seqs = "{" + publishable.map { String(events[$0].seq) }.joined(separator: ",") + "}"
         try await tx.execute(
@@ -186,6 +191,21 @@ public final class EventRelay: Sendable {
       }
       return (publishable.count, rows.count == limit, failure)
     }
+  }
+
+  /// Sets `courier_outbox_backlog` to the unpublished events, at most once a second (the count runs
+  /// over the partial index of unpublished rows).
+  private func sampleBacklog() async throws {
+    let now = ContinuousClock.now
+    let due = lastBacklogSample.withLock { last in
+      guard last.map({ now - $0 >= .seconds(1) }) ?? true else { return false }
+      last = now
+      return true
+    }
+    guard due else { return }
+    let rows = try await store.pool.query(
+      "SELECT count(*)::int8 FROM \(identifier: store.schema).events WHERE published_at IS NULL")
+    EventMetrics.backlog(Int(try rows[0].decode(Int64.self, at: 0)))
   }
 
   /// Creates the topics this relay has not created yet (never relying on auto-creation).

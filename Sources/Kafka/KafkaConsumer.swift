@@ -24,6 +24,8 @@ public final class KafkaConsumer: Sendable {
         var membership = GroupMembershipStateMachine()
         /// Assigned partitions and the next offset to read (nil until resolved).
         var positions: [TopicPartition: Int64?] = [:]
+        /// The last high watermark each fetch reported, for ``lag()``.
+        var highWatermarks: [TopicPartition: Int64] = [:]
         var starts: [TopicPartition: StartOffset] = [:]
         /// Bumped on every assignment change, to drop records fetched for a revoked assignment.
         var assignmentEpoch = 0
@@ -88,6 +90,19 @@ public final class KafkaConsumer: Sendable {
     /// The generation of the group this member is in, or -1.
     public var generation: Int32 {
         state.withLockedValue { $0.membership.isStable ? $0.membership.generation : -1 }
+    }
+
+    /// Records behind, per assigned partition: the high watermark the last fetch saw minus the next
+    /// offset to fetch. Partitions not fetched yet are left out. For metrics; costs no request.
+    public func lag() -> [TopicPartition: Int64] {
+        state.withLockedValue { state in
+            var lag: [TopicPartition: Int64] = [:]
+            for (tp, position) in state.positions {
+                guard let position, let highWatermark = state.highWatermarks[tp] else { continue }
+                lag[tp] = max(0, highWatermark - position)
+            }
+            return lag
+        }
     }
 
     /// Fetches the next records, waiting up to the fetch max wait when there are none. In a group,
@@ -164,7 +179,7 @@ public final class KafkaConsumer: Sendable {
             guard let fetchOffset = offsets[tp] else { continue }
             switch data.errorCode {
             case .none:
-                break
+                state.withLockedValue { $0.highWatermarks[tp] = data.highWatermark }
             case .offsetOutOfRange:
                 let reset = try await Self.resetOffset(cluster: cluster, tp, config.offsetReset)
                 next[tp] = reset

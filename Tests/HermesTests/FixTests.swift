@@ -124,4 +124,37 @@ struct FixTests {
       #expect(response.rejections.map(\.reason) == [.outOfOrder, .missingPoint])
     }
   }
+
+  @Test("ReportLocation: a queued upload of 150 fixes is kept in order, in batches; rejections keep their index")
+  func queuedUpload() async throws {
+    try await Harness.with { h in
+      let (payload, deliverer, caller) = try await h.carriedPayload()
+      let before = try await h.lastSeq()
+      var fixes: [Courier_Common_V1_Location?] = (0..<150).map { index in
+        h.location(meters: Double(index) * 4, secondsAgo: 400 - Double(index) * 1.5)
+      }
+      fixes[50] = fixes[49]  // the same fix again: out of order
+      fixes[100] = nil  // no point
+      let response = try await h.call(as: caller) {
+        try await h.core.reportStream(AsyncStream { continuation in
+          for fix in fixes { continuation.yield(fix) }
+          continuation.finish()
+        })
+      }
+      #expect(response.acceptedCount == 148 && response.rejectedCount == 2)
+      #expect(response.rejections.map(\.index) == [50, 100])
+      #expect(response.rejections.map(\.reason) == [.outOfOrder, .missingPoint])
+      let moved = try await h.records(type: Harness.moved, after: before)
+      let latitudes = try moved.map {
+        let envelope = try Courier_Events_V1_EventEnvelope(serializedBytes: $0.value ?? [])
+        return try Courier_Events_V1_DeliveryPayloadChangedLocation(serializedBytes: envelope.payload).location.point.latitude
+      }
+      let expected = fixes.enumerated().compactMap { index, fix in [50, 100].contains(index) ? nil : fix?.point.latitude }
+      #expect(latitudes == expected)
+      #expect(moved.allSatisfy { $0.key.map { String(decoding: $0, as: UTF8.self) } == payload.deliveryPayloadID })
+      let position = try await h.pool.query(
+        "SELECT lat FROM hermes.deliverers WHERE id = \(UUID(uuidString: deliverer.delivererID)!)")
+      #expect(try position.map { try $0.decode(Double.self, at: 0) } == [expected.last!])
+    }
+  }
 }

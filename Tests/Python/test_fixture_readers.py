@@ -24,6 +24,13 @@ This suite proves that clients in other languages read exactly what the Swift se
   message without fields needs none). An empty or missing Fixtures folder fails.
 - Bad input: a flipped byte, a truncated file, a changed value, a non-canonical encoding and broken
   expectations make each reader fail with a message that says what is wrong.
+- Snapshots: ``Fixtures/snapshots/<name>/`` keeps the whole set of an earlier contract version
+  (``scripts/make_fixtures.py --snapshot NAME``), with a ``MANIFEST.tsv`` of SHA-256 sums that
+  proves it was never edited. Every kept fixture must still decode with the current Python classes:
+  fields it holds that the current message lacks must have reserved numbers, JSON keys and enum
+  names that are gone must be reserved names, expectations hold on every field that still exists,
+  and without retired fields the bytes re-encode unchanged. Small crafted contracts show the check
+  accepting the compatible evolutions and naming the field of each breaking one.
 
 protoc-c 1.4.1 and our contracts: protoc-c emits no code for ``extend`` blocks (silently) and keeps
 no custom options in its descriptors, so options.proto compiles to plain message types and the C
@@ -42,6 +49,7 @@ Everything is generated into pytest's temporary folders; nothing is written into
 from __future__ import annotations
 
 import concurrent.futures
+import hashlib
 import importlib
 import importlib.util
 import json
@@ -53,6 +61,7 @@ import shutil
 import struct
 import subprocess
 import sys
+import types
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -65,6 +74,7 @@ from google.protobuf import (
     json_format,
     message_factory,
     text_format,
+    unknown_fields,
 )
 from google.protobuf.descriptor import Descriptor, FieldDescriptor, FileDescriptor
 from google.protobuf.message import DecodeError, Message
@@ -483,7 +493,24 @@ def _import_generated(root: Path, path: Path):
     if spec is not None and str(root) in list(spec.submodule_search_locations or []):
         return importlib.import_module(name)
     # The top-level name belongs to an installed distribution (proto/grpc/health/... and grpcio's
-    # `grpc`): load the generated file under its name without touching that package.
+    # `grpc`): load the generated file under its name without touching that package. Generated
+    # imports between such files (`from grpc.testing import empty_pb2`) need the sub-packages that
+    # the distribution lacks, so those are stood in for by namespace modules over the output folder.
+    if name in sys.modules:
+        return sys.modules[name]
+    parts = name.split(".")
+    for depth in range(2, len(parts)):
+        package = ".".join(parts[:depth])
+        if package in sys.modules:
+            continue
+        try:
+            found = importlib.util.find_spec(package)
+        except ModuleNotFoundError:
+            found = None
+        if found is None:
+            stand_in = types.ModuleType(package)
+            stand_in.__path__ = [str(root.joinpath(*parts[:depth]))]
+            sys.modules[package] = stand_in
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
@@ -863,6 +890,375 @@ def test_c_reader_binary(name: str | None, c_reader: CReader) -> None:
         f"the C reader checked {verdict.checked} expectation(s) of {name}; "
         f"the file has {len(lines)}"
     )
+
+
+# --------------------------------------------------------------------------------------------------
+# Snapshots: fixture sets of earlier contract versions, decoded with the current contracts
+# --------------------------------------------------------------------------------------------------
+
+SNAPSHOTS = FIXTURES / "snapshots"
+MANIFEST = "MANIFEST.tsv"
+
+
+def snapshot_folders() -> list[Path]:
+    if not SNAPSHOTS.is_dir():
+        return []
+    return sorted(d for d in SNAPSHOTS.iterdir() if d.is_dir() and not d.name.startswith("."))
+
+
+def manifest_problems(folder: Path) -> list[str]:
+    """Says how a snapshot differs from its MANIFEST.tsv: missing, changed or unlisted files."""
+    manifest = folder / MANIFEST
+    if not manifest.is_file():
+        return [f"{folder.name}: {MANIFEST} is missing"]
+    listed: dict[str, str] = {}
+    problems = []
+    for number, line in enumerate(manifest.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line or line.startswith("#"):
+            continue
+        columns = line.split("\t")
+        if len(columns) != 2 or not re.fullmatch(r"[0-9a-f]{64}", columns[0]):
+            problems.append(f"{folder.name}/{MANIFEST} line {number}: expected sha256<TAB>file, got {line!r}")
+            continue
+        listed[columns[1]] = columns[0]
+    for name, digest in sorted(listed.items()):
+        path = folder / name
+        if not path.is_file():
+            problems.append(f"{folder.name}/{name} was deleted; kept snapshots are never edited")
+        elif hashlib.sha256(path.read_bytes()).hexdigest() != digest:
+            problems.append(f"{folder.name}/{name} was changed (its SHA-256 is not the manifest's); kept snapshots are never edited")
+    for path in sorted(folder.iterdir()):
+        if path.name != MANIFEST and path.name not in listed:
+            problems.append(f"{folder.name}/{path.name} is not in {MANIFEST}; take a new snapshot instead of adding to one")
+    if not any(name.endswith(".binpb") for name in listed):
+        problems.append(f"{folder.name}: {MANIFEST} lists no .binpb fixtures")
+    return problems
+
+
+def _reserved(descriptor: Descriptor) -> tuple[list[tuple[int, int]], set[str]]:
+    """A message's reserved number ranges (end exclusive) and names."""
+    proto = descriptor_pb2.DescriptorProto()
+    descriptor.CopyToProto(proto)
+    return [(r.start, r.end) for r in proto.reserved_range], set(proto.reserved_name)
+
+
+def _json_name(name: str) -> str:
+    """protoc's default JSON name: `deliverer_id` -> `delivererId`."""
+    return re.sub(r"_([a-z0-9])", lambda m: m.group(1).upper(), name)
+
+
+def _unknown_fields(message: Message, path: str) -> Iterator[tuple[str, Descriptor, int, int]]:
+    """(path, message type, field number, wire type) of every unknown field, at any depth."""
+    for item in unknown_fields.UnknownFieldSet(message):
+        yield path, message.DESCRIPTOR, item.field_number, item.wire_type
+    for field in message.DESCRIPTOR.fields:
+        if field.type != FieldDescriptor.TYPE_MESSAGE:
+            continue
+        value = getattr(message, field.name)
+        if field.message_type.GetOptions().map_entry:
+            value_field = field.message_type.fields_by_name["value"]
+            if value_field.type == FieldDescriptor.TYPE_MESSAGE:
+                for key in value:
+                    yield from _unknown_fields(value[key], f"{path}{field.name}[{key!r}].")
+        elif field.is_repeated:
+            for index, element in enumerate(value):
+                yield from _unknown_fields(element, f"{path}{field.name}[{index}].")
+        elif message.HasField(field.name):
+            yield from _unknown_fields(value, f"{path}{field.name}.")
+
+
+def _enum_reserved_names(enum) -> set[str]:
+    proto = descriptor_pb2.EnumDescriptorProto()
+    enum.CopyToProto(proto)
+    return set(proto.reserved_name)
+
+
+def _map_key(field: FieldDescriptor, text: str):
+    key_type = field.message_type.fields_by_name["key"].type
+    if key_type == FieldDescriptor.TYPE_STRING:
+        return text
+    if key_type == FieldDescriptor.TYPE_BOOL:
+        return text == "true"
+    return int(text)
+
+
+def _retire_json(document: object, message: Message, path: str, notes: list[str]) -> list[str]:
+    """Checks a JSON object against the current message type, in place, walking the decoded binary.
+
+    A key that no field has must be a reserved field name (it is then dropped); an enum value name
+    that the current enum lacks must be one of its reserved names (it is then replaced by the number
+    that the binary holds, which JSON also accepts). Returns the problems; `notes` collects the rest.
+    """
+    descriptor = message.DESCRIPTOR
+    if descriptor.full_name.startswith("google.protobuf.") or not isinstance(document, dict):
+        return []  # well-known types have their own JSON forms; a type mismatch fails the parse
+    known = {f.json_name: f for f in descriptor.fields} | {f.name: f for f in descriptor.fields}
+    _, reserved_names = _reserved(descriptor)
+    retired = reserved_names | {_json_name(n) for n in reserved_names}
+    problems = []
+    for key in list(document):
+        item, field = document[key], known.get(key)
+        if field is None:
+            if key in retired:
+                notes.append(f"JSON key {path}{key} is a reserved name of {descriptor.full_name}")
+                del document[key]
+            else:
+                problems.append(f"JSON key {path}{key}: {descriptor.full_name} has no such field, and no reserved name")
+            continue
+        value = getattr(message, field.name)
+        if field.type == FieldDescriptor.TYPE_ENUM:
+            enum = field.enum_type
+            names = [item] if not field.is_repeated else item if isinstance(item, list) else []
+            for index, name in enumerate(names):
+                if not isinstance(name, str) or name in enum.values_by_name:
+                    continue
+                if name not in _enum_reserved_names(enum):
+                    problems.append(f"JSON value {path}{key}: {enum.full_name} has no value {name}, and no reserved name")
+                    continue
+                notes.append(f"JSON value {path}{key}: {name} is a reserved name of {enum.full_name}")
+                if field.is_repeated:
+                    item[index] = value[index]
+                else:
+                    document[key] = value
+        elif field.type != FieldDescriptor.TYPE_MESSAGE:
+            continue
+        elif field.message_type.GetOptions().map_entry:
+            value_field = field.message_type.fields_by_name["value"]
+            if value_field.type == FieldDescriptor.TYPE_MESSAGE and isinstance(item, dict):
+                for entry_key, entry in item.items():
+                    problems += _retire_json(entry, value[_map_key(field, entry_key)], f"{path}{key}[{entry_key!r}].", notes)
+        elif field.is_repeated and isinstance(item, list):
+            for index, element in enumerate(item):
+                problems += _retire_json(element, value[index], f"{path}{key}[{index}].", notes)
+        else:
+            problems += _retire_json(item, value, f"{path}{key}.", notes)
+    return problems
+
+
+def _retired_by_path(message: Message, path: str) -> str | None:
+    """If an expectations path goes through a field that is gone and reserved, says which."""
+    descriptor = message.DESCRIPTOR
+    for segment in path.split("."):
+        match = _SEGMENT.fullmatch(segment)
+        if match is None:
+            return None
+        field = descriptor.fields_by_name.get(match.group(1))
+        if field is None:
+            _, names = _reserved(descriptor)
+            return f"{descriptor.full_name}.{match.group(1)}" if match.group(1) in names else None
+        if field.type != FieldDescriptor.TYPE_MESSAGE:
+            return None
+        descriptor = field.message_type
+    return None
+
+
+def check_snapshot_fixture(
+    folder: Path, name: str, expectations: list[Expectation], lookup=None
+) -> list[str]:
+    """Reads one kept fixture with the current contracts; returns notes, raises FixtureError.
+
+    The binary must decode; a field it holds that the current message does not know must have a
+    reserved number (it was deleted properly), and without such fields the bytes must re-encode
+    unchanged. Every expectation must hold, except on fields that are gone and reserved. The JSON
+    must parse: keys that no field has must be reserved names, and the rest must be the message that
+    the binary holds.
+    """
+    lookup = lookup or message_class
+    where = f"snapshot {folder.name}: {name}"
+    try:
+        cls = lookup(name)
+    except (FixtureError, KeyError):
+        raise FixtureError(
+            f"{where}: the message is gone from the contracts; old clients still send it (deleting a message is a breaking change)"
+        ) from None
+    data = (folder / f"{name}.binpb").read_bytes()
+    try:
+        message = cls.FromString(data)
+    except DecodeError as error:
+        raise FixtureError(f"{where}: {name}.binpb no longer decodes: {error}") from None
+    problems, notes = [], []
+    unknown = list(_unknown_fields(message, ""))
+    for path, descriptor, number, wire_type in unknown:
+        ranges, _ = _reserved(descriptor)
+        if any(start <= number < end for start, end in ranges):
+            notes.append(f"{path}field {number} is reserved in {descriptor.full_name}")
+        else:
+            problems.append(
+                f"{name}.binpb: {path}field {number} (wire type {wire_type}) is unknown to {descriptor.full_name} and its "
+                "number is not reserved: the field was deleted or changed type"
+            )
+    if not unknown:
+        again = message.SerializeToString(deterministic=True)
+        if again != data:
+            problems.append(describe_difference(name, data, again))
+    for expectation in (e for e in expectations if e.message == name):
+        retired = _retired_by_path(message, expectation.field)
+        if retired is not None:
+            notes.append(f"{expectation.field}: {retired} is reserved")
+            continue
+        problem = check_expectation(message, expectation)
+        if problem is not None:
+            problems.append(problem)
+    json_path = folder / f"{name}.json"
+    text = json_path.read_text(encoding="utf-8")
+    try:
+        document = json.loads(text)
+        problems += [f"{name}.json: {p}" for p in _retire_json(document, message, "", notes)]
+        from_json = json_format.ParseDict(document, cls(), ignore_unknown_fields=True)
+    except (ValueError, KeyError, IndexError, json_format.ParseError) as error:
+        problems.append(f"{name}.json no longer parses: {error}")
+    else:
+        known_only = cls()
+        known_only.CopyFrom(message)
+        known_only.DiscardUnknownFields()
+        if from_json != known_only:
+            problems.append(
+                f"{name}.json holds a different message than {name}.binpb\n"
+                f"--- from JSON:\n{text_format.MessageToString(from_json)}"
+                f"--- from binary:\n{text_format.MessageToString(known_only)}"
+            )
+    if problems:
+        raise FixtureError(f"{where}:\n" + "\n".join(problems))
+    return notes
+
+
+def _snapshot_params() -> list:
+    params = []
+    for folder in snapshot_folders():
+        for path in sorted(folder.glob("*.binpb")):
+            params.append(pytest.param(folder.name, message_name(path), id=f"{folder.name}/{message_name(path)}"))
+    return params or [pytest.param(None, None, id="no-snapshots")]
+
+
+def test_snapshots_are_kept_unchanged() -> None:
+    folders = snapshot_folders()
+    assert folders, f"no snapshots in {SNAPSHOTS}: keep the current set with scripts/make_fixtures.py --snapshot NAME"
+    problems = [p for folder in folders for p in manifest_problems(folder)]
+    assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize("snapshot, name", _snapshot_params())
+def test_snapshot_decodes_with_the_current_contracts(snapshot: str | None, name: str | None, contracts) -> None:
+    if snapshot is None:
+        pytest.fail(f"no snapshots in {SNAPSHOTS}")
+    folder = SNAPSHOTS / snapshot
+    check_snapshot_fixture(folder, name, parse_expectations(folder / "expectations.tsv"))
+
+
+def test_every_snapshot_fixture_has_its_json_twin() -> None:
+    for folder in snapshot_folders():
+        binaries = {message_name(p) for p in folder.glob("*.binpb")}
+        jsons = {message_name(p) for p in folder.glob("*.json")}
+        assert binaries == jsons, f"{folder.name}: only binary {sorted(binaries - jsons)}, only JSON {sorted(jsons - binaries)}"
+
+
+def test_the_manifest_check_notices_edits(tmp_path: Path) -> None:
+    folder = tmp_path / "v0-test"
+    shutil.copytree(snapshot_folders()[0], folder)
+    assert manifest_problems(folder) == []
+    victim = sorted(folder.glob("*.binpb"))[-1]
+    victim.write_bytes(victim.read_bytes() + b"\x00")
+    (folder / "courier.extra.v1.Added.binpb").write_bytes(b"")
+    gone = sorted(folder.glob("*.json"))[0]
+    gone.unlink()
+    problems = "\n".join(manifest_problems(folder))
+    assert f"{victim.name} was changed" in problems
+    assert "courier.extra.v1.Added.binpb is not in MANIFEST.tsv" in problems
+    assert f"{gone.name} was deleted" in problems
+
+
+# A contract at an old version and the ways it may have evolved since. The snapshot is written with
+# the old classes and read with each new one, each in its own descriptor pool.
+EVOLVING_OLD = """\
+syntax = "proto3";
+package courier_snapshots.v1;
+message Part {
+  string label = 1;
+  int32 grams = 2;
+}
+message Parcel {
+  string id = 1;
+  int32 weight = 2;
+  string note = 3;
+  repeated string tags = 4;
+  Part part = 5;
+  map<string, Part> parts = 6;
+  Size size = 7;
+}
+enum Size {
+  SIZE_UNSPECIFIED = 0;
+  SIZE_SMALL = 1;
+}
+"""
+PARCEL = "courier_snapshots.v1.Parcel"
+
+
+def _evolved(old: str, new: str) -> str:
+    assert EVOLVING_OLD.count(old) == 1, old
+    return EVOLVING_OLD.replace(old, new)
+
+
+EVOLUTIONS = {
+    "unchanged": (EVOLVING_OLD, None),
+    "field-added": (_evolved("  Size size = 7;\n", "  Size size = 7;\n  bool fragile = 8;\n"), None),
+    "enum-value-added": (_evolved("  SIZE_SMALL = 1;\n", "  SIZE_SMALL = 1;\n  SIZE_LARGE = 2;\n"), None),
+    "field-deleted-and-reserved": (_evolved("  string note = 3;\n", '  reserved 3;\n  reserved "note";\n'), None),
+    "nested-field-deleted-and-reserved": (_evolved("  int32 grams = 2;\n", '  reserved 2;\n  reserved "grams";\n'), None),
+    "field-deleted": (_evolved("  string note = 3;\n", ""), r"field 3 \(wire type 2\) is unknown to courier_snapshots\.v1\.Parcel and its number is not reserved[\s\S]*JSON key note: .* no reserved name"),
+    "nested-field-deleted": (_evolved("  int32 grams = 2;\n", ""), r"part\.field 2 \(wire type 0\) is unknown to courier_snapshots\.v1\.Part"),
+    "number-reserved-name-not": (_evolved("  string note = 3;\n", "  reserved 3;\n"), r"JSON key note: courier_snapshots\.v1\.Parcel has no such field, and no reserved name"),
+    "type-changed": (_evolved("  int32 weight = 2;\n", "  string weight = 2;\n"), r"field 2 \(wire type 0\) is unknown to courier_snapshots\.v1\.Parcel"),
+    "field-renamed": (_evolved("  string note = 3;\n", "  string remark = 3;\n"), r"JSON key note: courier_snapshots\.v1\.Parcel has no such field"),
+    "enum-value-deleted": (_evolved("  SIZE_SMALL = 1;\n", "  reserved 1;\n"), r"JSON value size: courier_snapshots\.v1\.Size has no value SIZE_SMALL, and no reserved name"),
+    "enum-value-deleted-and-reserved": (_evolved("  SIZE_SMALL = 1;\n", '  reserved 1;\n  reserved "SIZE_SMALL";\n'), None),
+    "enum-value-renamed": (_evolved("  SIZE_SMALL = 1;\n", "  SIZE_LITTLE = 1;\n"), r"Size has no value SIZE_SMALL"),
+    "message-deleted": (EVOLVING_OLD.replace("message Parcel {", "message Box {"), r"the message is gone from the contracts"),
+}
+
+
+def _pool_classes(tmp_path: Path, text: str, tag: str):
+    root = tmp_path / tag
+    root.mkdir()
+    (root / "parcel.proto").write_text(text, encoding="utf-8")
+    out = root / "parcel.pb"
+    run_tool(["protoc", f"-I{root}", f"--descriptor_set_out={out}", "parcel.proto"], f"protoc ({tag})")
+    pool = descriptor_pool.DescriptorPool()
+    for file in descriptor_pb2.FileDescriptorSet.FromString(out.read_bytes()).file:
+        pool.Add(file)
+    return lambda name: message_factory.GetMessageClass(pool.FindMessageTypeByName(name))
+
+
+@pytest.mark.parametrize("evolution", EVOLUTIONS)
+def test_snapshot_check_follows_the_evolution_rules(evolution: str, tmp_path: Path) -> None:
+    new_text, complaint = EVOLUTIONS[evolution]
+    old_classes = _pool_classes(tmp_path, EVOLVING_OLD, "old")
+    folder = tmp_path / "snapshot"
+    folder.mkdir()
+    old = build_canonical(old_classes(PARCEL)())
+    write_fixture(folder, old)
+    new_classes = _pool_classes(tmp_path, new_text, "new")
+    expectations = parse_expectations(folder / "expectations.tsv")
+    assert any(e.field == "note" for e in expectations) and any(e.field == "part.grams" for e in expectations)
+    if complaint is None:
+        check_snapshot_fixture(folder, PARCEL, expectations, lookup=new_classes)
+    else:
+        with pytest.raises(FixtureError) as raised:
+            check_snapshot_fixture(folder, PARCEL, expectations, lookup=new_classes)
+        assert re.search(complaint, str(raised.value)), str(raised.value)
+
+
+def test_snapshot_check_notes_what_it_skipped(tmp_path: Path) -> None:
+    old_classes = _pool_classes(tmp_path, EVOLVING_OLD, "old")
+    folder = tmp_path / "snapshot"
+    folder.mkdir()
+    write_fixture(folder, build_canonical(old_classes(PARCEL)()))
+    new_classes = _pool_classes(tmp_path, EVOLUTIONS["field-deleted-and-reserved"][0], "new")
+    notes = check_snapshot_fixture(folder, PARCEL, parse_expectations(folder / "expectations.tsv"), lookup=new_classes)
+    assert notes == [
+        "field 3 is reserved in courier_snapshots.v1.Parcel",
+        "note: courier_snapshots.v1.Parcel.note is reserved",
+        "JSON key note is a reserved name of courier_snapshots.v1.Parcel",
+    ]
 
 
 # --------------------------------------------------------------------------------------------------

@@ -46,7 +46,12 @@ package enum HermesApp {
         "HERMES_TRACKING_URL", default: "http://127.0.0.1:8080/app/tracking", "the tracking page notifications link to"))
     let bucket = try bucket(environment)
 
-    let pool = PostgresPool(configuration: PostgresConfiguration(connectionString: databaseURL, applicationName: "hermes"))
+    let poolSize = try environment.int(
+      "HERMES_DATABASE_POOL_SIZE", default: 16, in: 1...200,
+      "connections in Hermes' pool (position streams, the event consumer's partitions and REST share it)")
+    let pool = PostgresPool(configuration: PostgresConfiguration(
+      connectionString: databaseURL, applicationName: "hermes",
+      pool: .init(maxConnections: poolSize, waitTimeout: .seconds(10))))
     let store = EventStore(pool: pool, producer: "hermes")
     try await store.migrate()
 

@@ -23,9 +23,16 @@ extension HermesCore {
 
   /// Checks `location` against the deliverer's last accepted fix and, when it passes, makes it the
   /// deliverer's position and appends `DeliveryPayloadChangedLocation` for every payload the
-  /// deliverer carries (PICKED_UP or IN_TRANSIT), all in one transaction. The deliverer's row is
-  /// locked, so fixes of one deliverer are checked one after the other.
+  /// deliverer carries (PICKED_UP or IN_TRANSIT), all in one transaction.
   func keepFix(_ location: Courier_Common_V1_Location?, of delivererID: UUID) async throws -> FixOutcome {
+    try await keepFixes([location], of: delivererID)[0]
+  }
+
+  /// ``keepFix(_:of:)`` for several fixes of one deliverer, in order, in one transaction: each is
+  /// checked against the last one accepted before it. The deliverer's row is locked, so fixes of
+  /// one deliverer from several streams are checked one after the other. Returns one outcome per
+  /// fix.
+  func keepFixes(_ locations: [Courier_Common_V1_Location?], of delivererID: UUID) async throws -> [FixOutcome] {
     let headers = eventHeaders
     let validator = configuration.fixes
     return try await pool.withTransaction { tx in
@@ -36,17 +43,31 @@ extension HermesCore {
       }
       let deliverer = try DelivererRow(row)
       let moment = now()
-      if let reason = validator.rejection(of: location, previous: deliverer.previousFix, now: moment) {
-        return FixOutcome(rejection: reason, movedPayloads: 0)
+      var previous = deliverer.previousFix
+      var accepted: [Courier_Common_V1_Location] = []
+      var outcomes: [FixOutcome] = []
+      for location in locations {
+        if let reason = validator.rejection(of: location, previous: previous, now: moment) {
+          outcomes.append(FixOutcome(rejection: reason, movedPayloads: 0))
+          continue
+        }
+        guard let location else {
+          outcomes.append(FixOutcome(rejection: .missingPoint, movedPayloads: 0))
+          continue
+        }
+        accepted.append(location)
+        previous = FixValidator.Previous(
+          latitude: location.point.latitude, longitude: location.point.longitude,
+          accuracy: location.accuracyMeters, recordedAt: location.recordedAt.date)
+        outcomes.append(FixOutcome(rejection: nil, movedPayloads: 0))
       }
-      guard let location else { return FixOutcome(rejection: .missingPoint, movedPayloads: 0) }
-      let recordedAt = location.recordedAt.date
+      guard let last = accepted.last else { return outcomes }
       try await tx.execute(
         """
         UPDATE hermes.deliverers SET
-          lat = \(location.point.latitude), lon = \(location.point.longitude), accuracy_m = \(location.accuracyMeters),
-          speed_mps = \(location.speedMetersPerSecond), heading_deg = \(location.headingDegrees),
-          altitude_m = \(location.altitudeMeters), recorded_at = \(recordedAt), last_seen_at = \(moment)
+          lat = \(last.point.latitude), lon = \(last.point.longitude), accuracy_m = \(last.accuracyMeters),
+          speed_mps = \(last.speedMetersPerSecond), heading_deg = \(last.headingDegrees),
+          altitude_m = \(last.altitudeMeters), recorded_at = \(last.recordedAt.date), last_seen_at = \(moment)
         WHERE id = \(delivererID)
         """)
       let carried = try await tx.query(
@@ -54,23 +75,29 @@ extension HermesCore {
         SELECT id, recipient_user_id FROM hermes.payloads
         WHERE deliverer_id = \(delivererID) AND status IN (2, 3) ORDER BY id
         """)
-      for payload in carried {
-        let (payloadID, recipient) = try payload.decode((UUID, UUID).self)
-        var event = Courier_Events_V1_DeliveryPayloadChangedLocation()
-        event.userID = recipient.text
-        event.deliveryPayloadID = payloadID.text
-        event.location = location
-        event.delivererID = delivererID.text
-        event.occurredAt = Google_Protobuf_Timestamp(date: moment)
-        try await events.append(event, in: tx, headers: headers, occurredAt: moment)
+      let payloads = try carried.map { try $0.decode((UUID, UUID).self) }
+      var changes: [Courier_Events_V1_DeliveryPayloadChangedLocation] = []
+      for location in accepted {
+        for (payloadID, recipient) in payloads {
+          var event = Courier_Events_V1_DeliveryPayloadChangedLocation()
+          event.userID = recipient.text
+          event.deliveryPayloadID = payloadID.text
+          event.location = location
+          event.delivererID = delivererID.text
+          event.occurredAt = Google_Protobuf_Timestamp(date: moment)
+          changes.append(event)
+        }
       }
+      // The live map gets the newest fix of the batch: where the deliverer is now. (A batch of
+      // several is a device uploading fixes it queued; its path is in the payloads' history.)
       var live = Courier_Hermes_V1_WatchDelivererPositionsResponse()
       live.delivererID = delivererID.text
       live.displayName = deliverer.displayName
-      live.location = location
+      live.location = last
       live.receivedAt = Google_Protobuf_Timestamp(date: moment)
       try await PositionHub.publish(live, in: tx)
-      return FixOutcome(rejection: nil, movedPayloads: carried.count)
+      try await events.append(contentsOf: changes, in: tx, headers: headers, occurredAt: moment)
+      return outcomes.map { $0.rejection == nil ? FixOutcome(rejection: nil, movedPayloads: payloads.count) : $0 }
     }
   }
 }

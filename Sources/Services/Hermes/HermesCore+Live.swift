@@ -87,27 +87,53 @@ extension HermesCore {
   }
 
   /// Checks and keeps each fix of a ReportLocation stream; a bad fix is counted and skipped.
-  package func reportStream<Fixes: AsyncSequence>(
+  ///
+  /// One task reads the stream while another keeps what it read: every fix that arrived while the
+  /// last transaction committed goes into the next one (at most `maxFixBatch`), so a device that
+  /// uploads a queue of fixes costs one commit per batch rather than one per fix, and a device
+  /// sending one fix at a time still has it kept at once.
+  package func reportStream<Fixes: AsyncSequence & Sendable>(
     _ fixes: Fixes
   ) async throws -> Courier_Hermes_V1_ReportLocationResponse where Fixes.Element == Courier_Common_V1_Location? {
     let deliverer = try await requireDeliverer()
-    var response = Courier_Hermes_V1_ReportLocationResponse()
-    var index: Int64 = 0
-    for try await fix in fixes {
-      let outcome = try await rpc { try await keepFix(fix, of: deliverer.id) }
-      if let reason = outcome.rejection {
-        response.rejectedCount += 1
-        if response.rejections.count < 100 {
-          var rejection = Courier_Hermes_V1_LocationFixRejection()
-          rejection.index = index
-          rejection.reason = reason
-          response.rejections.append(rejection)
+    let handOver = BatchHandOver<Courier_Common_V1_Location?>(capacity: configuration.maxFixBatch)
+    return try await withThrowingTaskGroup(of: Void.self) { group in
+      group.addTask {
+        do {
+          for try await fix in fixes {
+            guard await handOver.give(fix) else { return }
+          }
+          handOver.finish()
+        } catch {
+          handOver.finish(throwing: error)
         }
-      } else {
-        response.acceptedCount += 1
       }
-      index += 1
+      var response = Courier_Hermes_V1_ReportLocationResponse()
+      var index: Int64 = 0
+      do {
+        while let batch = try await handOver.take() {
+          for outcome in try await rpc({ try await keepFixes(batch, of: deliverer.id) }) {
+            if let reason = outcome.rejection {
+              response.rejectedCount += 1
+              if response.rejections.count < 100 {
+                var rejection = Courier_Hermes_V1_LocationFixRejection()
+                rejection.index = index
+                rejection.reason = reason
+                response.rejections.append(rejection)
+              }
+            } else {
+              response.acceptedCount += 1
+            }
+            index += 1
+          }
+        }
+      } catch {
+        handOver.close()
+        group.cancelAll()
+        throw error
+      }
+      try await group.waitForAll()
+      return response
     }
-    return response
   }
 }

@@ -23,6 +23,9 @@ public struct HermesConfiguration: Sendable {
   public var payloadWatchBuffer: Int
   /// Positions waiting for a slow WatchDelivererPositions reader before its stream ends: 10,000.
   public var delivererWatchBuffer: Int
+  /// Fixes of one ReportLocation stream kept in one transaction at most: 200. The stream's reader
+  /// waits while this many are waiting.
+  public var maxFixBatch: Int
 
   public init(
     mailInterval: Duration = .seconds(15 * 60),
@@ -31,7 +34,8 @@ public struct HermesConfiguration: Sendable {
     maxSubscriptions: Int = 100,
     maxWatchStreamsPerUser: Int = 5,
     payloadWatchBuffer: Int = 1_000,
-    delivererWatchBuffer: Int = 10_000
+    delivererWatchBuffer: Int = 10_000,
+    maxFixBatch: Int = 200
   ) {
     self.mailInterval = mailInterval
     self.trackingURL = trackingURL
@@ -40,6 +44,7 @@ public struct HermesConfiguration: Sendable {
     self.maxWatchStreamsPerUser = maxWatchStreamsPerUser
     self.payloadWatchBuffer = payloadWatchBuffer
     self.delivererWatchBuffer = delivererWatchBuffer
+    self.maxFixBatch = maxFixBatch
   }
 }
 
