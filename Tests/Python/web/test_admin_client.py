@@ -9,6 +9,7 @@ real stack.
 - Bad input in a form shows the service's own message (the one the REST API gives for the same body).
 - With tiles reachable (a local HTTPS stand-in for tile.openstreetmap.org), the map draws them and
   credits OpenStreetMap; offline it draws the labelled grid.
+- When Hermes restarts under an open live stream, the view retries with backoff and reconnects.
 """
 
 import base64
@@ -548,3 +549,48 @@ def test_the_map_draws_tiles_when_it_can_load_them(courier, tile_browser):
     assert all(0 <= x < 2 ** z and 0 <= y < 2 ** z for z, x, y in browser.tiles.requests)
     assert browser.find_element(By.ID, "live-map").get_attribute("data-basemap") == "tiles"
     browser.shot("tiles")
+
+
+def test_the_live_view_reconnects_when_hermes_restarts(courier, admin, new_user, browser):
+    """Hermes goes away under an open stream and comes back on other ports behind the same nginx: the
+    live view retries with backoff, reconnects by itself and shows the next fix."""
+    rider, email, password = new_user("Rene Restart")
+    user_id = rider.principal["userId"]
+    admin.call("PUT", f"/user/admin/users/{user_id}/roles", {"roles": ["ROLE_USER", "ROLE_DELIVERER"]})
+    deliverer_id = admin.call("POST", "/tracking/admin/deliverers", {
+        "userId": user_id, "displayName": "Rene Restart", "vehicle": {"kind": "VEHICLE_KIND_VAN"}})["deliverer"]["delivererId"]
+    rider.login(email, password)
+    now = datetime.datetime.now(datetime.timezone.utc)
+
+    def report(latitude, longitude, recorded_at):
+        answer = rider.call("POST", "/tracking/deliverer/location", {"location": {
+            "point": {"latitude": latitude, "longitude": longitude}, "recordedAt": rfc3339(recorded_at)}})
+        assert answer.get("accepted") is True, answer
+
+    report(48.8566, 2.3522, now - datetime.timedelta(seconds=30))
+    log_in_as_admin(browser, courier)
+    state = visible(browser, "#live-state")
+    row_css = f"tr[data-testid=live-row][data-deliverer-id='{deliverer_id}']"
+    wait(browser, lambda d: "48.85660°N" in d.find_element(By.CSS_SELECTOR, row_css).text, "the first fix is missing")
+    assert state.get_attribute("data-connections") == "1"
+    browser.execute_script("window.__sameDocument = true;")
+
+    hermes = courier.services["hermes"]
+    hermes.stop()
+    wait(browser, lambda d: d.find_element(By.ID, "live-state").get_attribute("data-state") == "retrying",
+         "the live view did not notice that Hermes went away")
+    assert browser.find_element(By.ID, "live-error").is_displayed()
+    browser.shot("hermes-away")
+    hermes.start()
+    courier.nginx.upstreams["HERMES_HTTP"] = f"127.0.0.1:{hermes.http_port}"
+    courier.nginx.upstreams["HERMES_GRPC"] = hermes.grpc
+    courier.nginx.reload()
+
+    wait(browser, lambda d: d.find_element(By.ID, "live-state").get_attribute("data-connections") == "2",
+         "the live view did not reconnect", timeout=90)
+    report(48.8570, 2.3530, now)
+    wait(browser, lambda d: "48.85700°N" in d.find_element(By.CSS_SELECTOR, row_css).text,
+         "the fix after the reconnect did not show")
+    assert not browser.find_element(By.ID, "live-error").is_displayed()
+    assert browser.execute_script("return window.__sameDocument === true;"), "the page was reloaded"
+    browser.shot("reconnected")

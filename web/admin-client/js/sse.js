@@ -7,6 +7,8 @@
 
 import { ApiError, errorFrom } from "./api.js";
 
+const SILENCE_MS = 45000;
+
 /** Splits a text stream into events; feed it chunks, it calls `onEvent({event, data})`. */
 export class EventStreamParser {
   constructor(onEvent) {
@@ -61,6 +63,7 @@ export class LiveStream {
     this.closed = false;
     this.attempt = 0;
     this.retryTimer = null;
+    this.stalled = false;
   }
 
   open() {
@@ -102,9 +105,12 @@ export class LiveStream {
         throw streamError || new ApiError(503, "UNAVAILABLE", "The live stream closed.");
       }
     } catch (error) {
-      if (this.closed || (error && error.name === "AbortError")) return;
+      const stalled = this.stalled;
+      this.stalled = false;
+      if (this.closed || (error && error.name === "AbortError" && !stalled)) return;
       const apiError = error instanceof ApiError ? error
-        : new ApiError(0, "UNAVAILABLE", `The live stream was interrupted (${error.message || error}).`);
+        : stalled ? new ApiError(0, "UNAVAILABLE", `The live stream went silent for ${SILENCE_MS / 1000} s.`)
+          : new ApiError(0, "UNAVAILABLE", `The live stream was interrupted (${error.message || error}).`);
       if (!this.session.signedIn || [400, 403, 404].includes(apiError.status)) {
         this.onState("failed", { error: apiError });
         return;
@@ -135,10 +141,26 @@ export class LiveStream {
       this.attempt = 0;
       this.onMessage(value);
     });
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      parser.push(decoder.decode(value, { stream: true }));
+    // The gateway sends a keep-alive comment every 15 s: a stream silent for much longer is dead
+    // (a proxy or the network dropped it without closing), so give up on it and reconnect.
+    let watchdog = null;
+    const arm = () => {
+      clearTimeout(watchdog);
+      watchdog = setTimeout(() => {
+        this.stalled = true;
+        this.controller.abort();
+      }, SILENCE_MS);
+    };
+    arm();
+    try {
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        arm();
+        parser.push(decoder.decode(value, { stream: true }));
+      }
+    } finally {
+      clearTimeout(watchdog);
     }
     parser.push(decoder.decode());
     return failure;

@@ -124,6 +124,7 @@ export function render({ session, root }) {
     onState(name, detail) {
       state.dataset.state = name;
       if (name === "open") {
+        state.dataset.connections = String(Number(state.dataset.connections || 0) + 1);
         state.textContent = "Live: positions update as deliverers report them.";
         showError(error, null);
       } else if (name === "connecting") {
