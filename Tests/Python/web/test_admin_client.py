@@ -423,6 +423,34 @@ def test_stream_parser_and_map_projection_in_the_browser(courier, browser):
     assert berlin[3] < 0.5  # north is up
 
 
+def test_the_stuff_list_pages_with_the_service_tokens(courier, admin, new_user, browser):
+    recipient, _, _ = new_user("Paula Pages")
+    for number in range(27):
+        admin.call("POST", "/tracking/admin/payloads", {
+            "title": f"Parcel {number}", "recipientUserId": recipient.principal["userId"]})
+    total = int(admin.call("GET", "/tracking/admin/payloads", None, params={"page.pageSize": 1})["pageInfo"]["totalSize"])
+
+    log_in_as_admin(browser, courier)
+    go(browser, "payloads")
+
+    def codes(driver):
+        rows = driver.find_elements(By.CSS_SELECTOR, "#payload-rows:not([aria-busy]) > tr[data-testid=payload-row]")
+        return [row.get_attribute("data-tracking-code") for row in rows]
+
+    wait(browser, lambda d: len(codes(d)) == 25, "the first page does not hold 25 rows")
+    first = codes(browser)
+    assert browser.find_element(By.ID, "payload-total").text.startswith(f"{total} in all · page 1")
+    assert not browser.find_element(By.ID, "payload-previous").is_enabled()
+    browser.find_element(By.ID, "payload-next").click()
+    wait(browser, lambda d: "page 2" in d.find_element(By.ID, "payload-total").text and codes(d), "page 2 did not open")
+    second = codes(browser)
+    assert len(second) == min(25, total - 25) and not set(first) & set(second)
+    browser.shot("page-2")
+    browser.find_element(By.ID, "payload-previous").click()
+    wait(browser, lambda d: "page 1" in d.find_element(By.ID, "payload-total").text and codes(d) == first,
+         "Previous page did not bring page 1 back")
+
+
 # ---------------------------------------------------------------- tiles through a local stand-in
 
 
