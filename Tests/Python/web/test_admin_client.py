@@ -268,7 +268,7 @@ def test_admin_registers_assigns_and_watches_a_deliverer(courier, admin, new_use
 
     # At 360 px the pages fit the width (tables become labelled cards) and the marker stays live.
     browser.set_window_size(360, 780)
-    for section in ("live", "payloads", "deliverers"):
+    for section in ("live", "payloads", "deliverers", "deliveries", "mail"):
         go(browser, section)
         visible(browser, "main h1")
         wait(browser, lambda d: d.execute_script("return document.documentElement.scrollWidth") <= d.execute_script(
