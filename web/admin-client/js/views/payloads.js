@@ -1,0 +1,180 @@
+// Stuff (delivery payloads): register one, list them by status, move them through their statuses
+// and assign them to deliverers.
+
+import { h, showError, showStatus, busy, formatTime, enumLabel } from "../dom.js";
+import { userPicker } from "../userpicker.js";
+
+const STATUS_PREFIX = "DELIVERY_PAYLOAD_STATUS_";
+export const STATUSES = ["REGISTERED", "PICKED_UP", "IN_TRANSIT", "DELIVERED", "FAILED"].map((s) => STATUS_PREFIX + s);
+const PAGE_SIZE = 25;
+
+/** Every deliverer (for the assignment choices), by id. */
+export async function loadDeliverers(session) {
+  const all = [];
+  let token = "";
+  do {
+    const answer = await session.get("/tracking/admin/deliverers", { "page.pageSize": 500, "page.pageToken": token });
+    all.push(...(answer.deliverers || []));
+    token = answer.pageInfo && answer.pageInfo.nextPageToken;
+  } while (token && all.length < 5000);
+  return all;
+}
+
+export function render({ session, root, announce }) {
+  let alive = true;
+  let deliverers = [];
+  let pageTokens = [""]; // the token of each page shown so far; the last is the current page
+  let requestId = crypto.randomUUID();
+
+  // ---- registration form
+  const title = h("input", { id: "payload-title", name: "title", autocomplete: "off", required: true });
+  const description = h("textarea", { id: "payload-description", name: "description", rows: 3 });
+  const recipient = userPicker(session, { prefix: "payload-recipient", legend: "Recipient" });
+  const submit = h("button", { type: "submit", id: "payload-submit" }, "Register stuff");
+  const formError = h("p", { id: "payload-error", className: "error", role: "alert", hidden: true });
+  const created = h("p", { id: "payload-created", className: "success", role: "status", hidden: true });
+  const form = h("form", { id: "payload-form", className: "card" },
+    h("h2", {}, "Register stuff"),
+    h("div", { className: "field" }, h("label", { for: "payload-title" }, "Title"), title,
+      h("p", { className: "hint" }, "What is delivered, 1 to 100 characters.")),
+    h("div", { className: "field" }, h("label", { for: "payload-description" }, "Description (optional)"), description),
+    recipient.element,
+    formError, created,
+    h("div", { className: "actions" }, submit));
+  for (const input of [title, description]) input.addEventListener("input", () => { requestId = crypto.randomUUID(); });
+
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    showError(formError, null);
+    showStatus(created, "");
+    try {
+      const answer = await busy(submit, () => session.post("/tracking/admin/payloads", {
+        title: title.value,
+        description: description.value,
+        recipientUserId: recipient.user ? recipient.user.userId : "",
+        requestId,
+      }));
+      const payload = answer.payload;
+      created.replaceChildren("Registered “", payload.title, "” with tracking code ",
+        h("strong", { id: "payload-created-code", "data-testid": "payload-tracking-code" }, payload.trackingCode), ".");
+      created.hidden = false;
+      announce(`Registered with tracking code ${payload.trackingCode}.`);
+      title.value = "";
+      description.value = "";
+      recipient.reset();
+      requestId = crypto.randomUUID();
+      pageTokens = [""];
+      loadPage();
+    } catch (failure) {
+      showError(formError, failure);
+    }
+  });
+
+  // ---- list
+  const filter = h("select", { id: "payload-filter-status" },
+    h("option", { value: "" }, "Any status"),
+    STATUSES.map((status) => h("option", { value: status }, enumLabel(status, STATUS_PREFIX))));
+  const refresh = h("button", { type: "button", id: "payload-refresh", className: "secondary" }, "Refresh");
+  const listError = h("p", { id: "payload-list-error", className: "error", role: "alert", hidden: true });
+  const listStatus = h("p", { id: "payload-list-status", className: "success", role: "status", hidden: true });
+  const body = h("tbody", { id: "payload-rows" });
+  const total = h("p", { id: "payload-total", className: "hint" });
+  const previous = h("button", { type: "button", id: "payload-previous", className: "secondary", disabled: true }, "Previous page");
+  const next = h("button", { type: "button", id: "payload-next", className: "secondary", disabled: true }, "Next page");
+  const table = h("table", { id: "payload-table", className: "stack" },
+    h("caption", { className: "visually-hidden" }, "Registered stuff, newest first"),
+    h("thead", {}, h("tr", {},
+      ["Tracking code", "Title", "Status", "Deliverer", "Updated", "Change status", "Assign"].map((name) => h("th", { scope: "col" }, name)))),
+    body);
+
+  function delivererName(id) {
+    if (!id) return "Unassigned";
+    const deliverer = deliverers.find((d) => d.delivererId === id);
+    return deliverer ? deliverer.displayName : id;
+  }
+
+  function row(payload) {
+    const id = payload.deliveryPayloadId;
+    const statusSelect = h("select", { id: `status-${id}`, "data-testid": "payload-status-select", "aria-label": `New status for ${payload.trackingCode}` },
+      STATUSES.map((status) => h("option", { value: status, selected: status === payload.status }, enumLabel(status, STATUS_PREFIX))));
+    const statusButton = h("button", { type: "button", className: "secondary", "data-testid": "payload-status-apply" }, "Apply");
+    statusButton.addEventListener("click", () => change(statusButton, `/tracking/admin/payloads/${id}/status`,
+      { status: statusSelect.value }, (p) => `${p.trackingCode} is now ${enumLabel(p.status, STATUS_PREFIX).toLowerCase()}.`));
+    const assignSelect = h("select", { id: `assign-${id}`, "data-testid": "payload-assign-select", "aria-label": `Deliverer for ${payload.trackingCode}` },
+      h("option", { value: "" }, "Unassigned"),
+      deliverers.map((d) => h("option", { value: d.delivererId, selected: d.delivererId === payload.delivererId }, d.displayName)));
+    const assignButton = h("button", { type: "button", className: "secondary", "data-testid": "payload-assign-apply" }, "Assign");
+    assignButton.addEventListener("click", () => change(assignButton, `/tracking/admin/payloads/${id}/deliverer`,
+      { delivererId: assignSelect.value }, (p) => `${p.trackingCode} is ${p.delivererId ? `assigned to ${delivererName(p.delivererId)}` : "unassigned"}.`));
+    return h("tr", { dataset: { payloadId: id, trackingCode: payload.trackingCode }, "data-testid": "payload-row" },
+      h("td", { "data-label": "Tracking code" }, h("a", { href: `/admin/payloads/${id}`, "data-link": true,
+        "data-testid": "payload-open", "aria-label": `${payload.trackingCode}: details and history` }, h("code", {}, payload.trackingCode))),
+      h("td", { "data-label": "Title" }, payload.title),
+      h("td", { "data-label": "Status", "data-testid": "payload-status" }, enumLabel(payload.status, STATUS_PREFIX)),
+      h("td", { "data-label": "Deliverer", "data-testid": "payload-deliverer" }, delivererName(payload.delivererId)),
+      h("td", { "data-label": "Updated" }, formatTime(payload.updatedAt)),
+      h("td", { "data-label": "Change status" }, h("div", { className: "inline" }, statusSelect, statusButton)),
+      h("td", { "data-label": "Assign" }, h("div", { className: "inline" }, assignSelect, assignButton)));
+  }
+
+  async function change(button, path, bodyValue, describe) {
+    showError(listError, null);
+    showStatus(listStatus, "");
+    try {
+      const answer = await busy(button, () => session.put(path, bodyValue));
+      const text = describe(answer.payload);
+      showStatus(listStatus, text);
+      announce(text);
+      const old = body.querySelector(`tr[data-payload-id="${answer.payload.deliveryPayloadId}"]`);
+      if (old) old.replaceWith(row(answer.payload));
+    } catch (failure) {
+      showError(listError, failure);
+    }
+  }
+
+  let loadSeq = 0;
+  async function loadPage() {
+    const seq = ++loadSeq;
+    body.setAttribute("aria-busy", "true");
+    showError(listError, null);
+    try {
+      const token = pageTokens[pageTokens.length - 1];
+      const [answer, fleet] = await Promise.all([
+        session.get("/tracking/admin/payloads", { "page.pageSize": PAGE_SIZE, "page.pageToken": token, status: filter.value }),
+        loadDeliverers(session),
+      ]);
+      if (!alive || seq !== loadSeq) return;
+      deliverers = fleet;
+      const items = answer.payloads || [];
+      body.replaceChildren(...items.map(row));
+      if (items.length === 0) body.append(h("tr", {}, h("td", { colspan: 7, className: "empty" }, "No stuff here yet.")));
+      const info = answer.pageInfo || {};
+      total.textContent = `${info.totalSize || 0} in all · page ${pageTokens.length}`;
+      next.disabled = !info.nextPageToken;
+      next.dataset.token = info.nextPageToken || "";
+      previous.disabled = pageTokens.length < 2;
+    } catch (failure) {
+      if (alive && seq === loadSeq) showError(listError, failure);
+    } finally {
+      if (seq === loadSeq) body.removeAttribute("aria-busy");
+    }
+  }
+
+  filter.addEventListener("change", () => { pageTokens = [""]; loadPage(); });
+  refresh.addEventListener("click", () => loadPage());
+  next.addEventListener("click", () => { pageTokens.push(next.dataset.token); loadPage(); });
+  previous.addEventListener("click", () => { pageTokens.pop(); loadPage(); });
+
+  root.append(
+    h("h1", {}, "Stuff"),
+    form,
+    h("section", { className: "card", "aria-labelledby": "payload-list-heading" },
+      h("h2", { id: "payload-list-heading" }, "Registered stuff"),
+      h("div", { className: "toolbar" },
+        h("label", { for: "payload-filter-status" }, "Status"), filter, refresh),
+      listError, listStatus,
+      h("div", { className: "table-wrap" }, table),
+      h("div", { className: "pager" }, previous, total, next)));
+  loadPage();
+  return () => { alive = false; };
+}
