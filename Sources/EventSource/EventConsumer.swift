@@ -86,6 +86,7 @@ public final class EventConsumer: Sendable {
 
   /// Runs until the task is cancelled. Broker and database outages are logged and waited out.
   public func run() async throws {
+    EventMetrics.startHandling(group: configuration.group)
     let admin = KafkaAdmin(configuration: kafka)
     await ensureTopics(admin)
     await admin.close()

@@ -27,6 +27,14 @@ enum EventMetrics {
     Gauge(label: "courier_outbox_backlog").record(unpublished)
   }
 
+  /// Makes every outcome's series exist at 0, so that rates and ratios over it have data before the
+  /// first failure.
+  static func startHandling(group: String) {
+    for outcome in ["processed", "skipped", "failed", "dead_lettered"] {
+      handled(group: group, outcome: outcome, count: 0)
+    }
+  }
+
   static func handled(group: String, outcome: String, count: Int = 1) {
     Counter(label: "courier_events_handled_total", dimensions: [("group", group), ("outcome", outcome)]).increment(by: count)
   }
