@@ -78,7 +78,7 @@ public struct EventRecord: Sendable, Hashable {
     envelope.eventType = type
     envelope.key = key
     envelope.producer = producer
-    envelope.occurredAt = Google_Protobuf_Timestamp(date: occurredAt)
+    envelope.occurredAt = Google_Protobuf_Timestamp(microsecondsOf: occurredAt)
     envelope.payload = payload
     envelope.headers = headers
     return envelope

@@ -58,7 +58,7 @@ extension AsgardianCore {
       event.userID = id.uuidString.lowercased()
       event.email = email
       event.displayName = displayName
-      event.occurredAt = Google_Protobuf_Timestamp(date: moment)
+      event.occurredAt = Google_Protobuf_Timestamp(microsecondsOf: moment)
       try await events.append(event, in: tx, headers: headers, occurredAt: moment)
       guard let user = try await self.user(id, in: tx) else {
         throw RPCError(code: .internalError, message: "the new user \(id) cannot be read back")

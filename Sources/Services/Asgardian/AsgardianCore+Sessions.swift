@@ -94,9 +94,9 @@ extension AsgardianCore {
 
     var issued = Courier_Asgardian_V1_SessionTokens()
     issued.accessToken = access
-    issued.accessTokenExpiresAt = Google_Protobuf_Timestamp(date: accessExpiry)
+    issued.accessTokenExpiresAt = Google_Protobuf_Timestamp(microsecondsOf: accessExpiry)
     issued.refreshToken = refresh
-    issued.refreshTokenExpiresAt = Google_Protobuf_Timestamp(date: refreshExpiry)
+    issued.refreshTokenExpiresAt = Google_Protobuf_Timestamp(microsecondsOf: refreshExpiry)
     var principal = Courier_Asgardian_V1_Principal()
     principal.userID = user.idText
     principal.roles = Roles.roles(user.roles)

@@ -1,3 +1,4 @@
+import ContractRuntime
 package import Foundation
 package import Generated
 package import Postgres
@@ -57,9 +58,9 @@ package struct UserRow: Sendable {
     user.notificationPreferences.trackingPushEnabled = trackingPushEnabled
     user.disabled = disabled
     user.deleted = deleted
-    user.createdAt = Google_Protobuf_Timestamp(date: createdAt)
-    user.updatedAt = Google_Protobuf_Timestamp(date: updatedAt)
-    if let lastLoginAt { user.lastLoginAt = Google_Protobuf_Timestamp(date: lastLoginAt) }
+    user.createdAt = Google_Protobuf_Timestamp(microsecondsOf: createdAt)
+    user.updatedAt = Google_Protobuf_Timestamp(microsecondsOf: updatedAt)
+    if let lastLoginAt { user.lastLoginAt = Google_Protobuf_Timestamp(microsecondsOf: lastLoginAt) }
     return user
   }
 }

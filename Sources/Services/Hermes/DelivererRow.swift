@@ -1,3 +1,4 @@
+import ContractRuntime
 package import Foundation
 package import Generated
 package import Postgres
@@ -42,9 +43,9 @@ package struct DelivererRow: Sendable {
     deliverer.displayName = displayName
     deliverer.vehicle = vehicle
     if let location { deliverer.lastLocation = location }
-    if let lastSeenAt { deliverer.lastSeenAt = Google_Protobuf_Timestamp(date: lastSeenAt) }
+    if let lastSeenAt { deliverer.lastSeenAt = Google_Protobuf_Timestamp(microsecondsOf: lastSeenAt) }
     deliverer.activePayloadCount = Int32(activePayloadCount)
-    deliverer.createdAt = Google_Protobuf_Timestamp(date: createdAt)
+    deliverer.createdAt = Google_Protobuf_Timestamp(microsecondsOf: createdAt)
     return deliverer
   }
 }

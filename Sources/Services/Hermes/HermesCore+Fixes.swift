@@ -84,7 +84,7 @@ extension HermesCore {
           event.deliveryPayloadID = payloadID.text
           event.location = location
           event.delivererID = delivererID.text
-          event.occurredAt = Google_Protobuf_Timestamp(date: moment)
+          event.occurredAt = Google_Protobuf_Timestamp(microsecondsOf: moment)
           changes.append(event)
         }
       }
@@ -94,7 +94,7 @@ extension HermesCore {
       live.delivererID = delivererID.text
       live.displayName = deliverer.displayName
       live.location = last
-      live.receivedAt = Google_Protobuf_Timestamp(date: moment)
+      live.receivedAt = Google_Protobuf_Timestamp(microsecondsOf: moment)
       try await PositionHub.publish(live, in: tx)
       try await events.append(contentsOf: changes, in: tx, headers: headers, occurredAt: moment)
       return outcomes.map { $0.rejection == nil ? FixOutcome(rejection: nil, movedPayloads: payloads.count) : $0 }

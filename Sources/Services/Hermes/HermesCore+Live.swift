@@ -77,7 +77,7 @@ extension HermesCore {
       position.delivererID = deliverer.id.text
       position.displayName = deliverer.displayName
       position.location = location
-      position.receivedAt = Google_Protobuf_Timestamp(date: seen)
+      position.receivedAt = Google_Protobuf_Timestamp(microsecondsOf: seen)
       try await write(position)
     }
     for await position in feed.stream { try await write(position) }

@@ -50,7 +50,7 @@ extension HermesCore {
           event.deliveryPayloadID = id.text
           event.trackingCode = code
           event.recipientUserID = recipient.text
-          event.occurredAt = Google_Protobuf_Timestamp(date: moment)
+          event.occurredAt = Google_Protobuf_Timestamp(microsecondsOf: moment)
           try await events.append(event, in: tx, headers: headers, occurredAt: moment)
           guard let row = try await payload(id: id, in: tx) else {
             throw RPCError(code: .internalError, message: "the new payload \(id) cannot be read back")
@@ -130,7 +130,7 @@ extension HermesCore {
           let (status, changedAt, changedBy, note) = try row.decode((Int, Date, UUID, String).self)
           var change = Courier_Hermes_V1_DeliveryPayloadStatusChange()
           change.status = Courier_Hermes_V1_DeliveryPayloadStatus(rawValue: status) ?? .unspecified
-          change.changedAt = Google_Protobuf_Timestamp(date: changedAt)
+          change.changedAt = Google_Protobuf_Timestamp(microsecondsOf: changedAt)
           change.changedByUserID = changedBy.text
           change.note = note
           return change

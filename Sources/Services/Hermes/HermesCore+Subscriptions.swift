@@ -96,8 +96,8 @@ extension HermesCore {
     subscription.title = try row.decode(String.self, column: "subscription_title")
     subscription.payloadStatus = payload.status
     if let location = payload.location { subscription.lastLocation = location }
-    subscription.updatedAt = Google_Protobuf_Timestamp(date: payload.updatedAt)
-    subscription.subscribedAt = Google_Protobuf_Timestamp(date: try row.decode(Date.self, column: "subscribed_at"))
+    subscription.updatedAt = Google_Protobuf_Timestamp(microsecondsOf: payload.updatedAt)
+    subscription.subscribedAt = Google_Protobuf_Timestamp(microsecondsOf: try row.decode(Date.self, column: "subscribed_at"))
     return subscription
   }
 
@@ -139,7 +139,7 @@ extension HermesCore {
       response.contentType = "application/pdf"
       response.content = content
       response.fileName = "receipt-\(code).pdf"
-      response.generatedAt = Google_Protobuf_Timestamp(date: generatedAt)
+      response.generatedAt = Google_Protobuf_Timestamp(microsecondsOf: generatedAt)
       return response
     }
   }

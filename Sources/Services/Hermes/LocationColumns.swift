@@ -1,3 +1,4 @@
+import ContractRuntime
 import Foundation
 import Generated
 import Postgres
@@ -16,7 +17,7 @@ enum LocationColumns {
     location.speedMetersPerSecond = try row.decode(Double.self, column: "speed_mps")
     location.headingDegrees = try row.decode(Double.self, column: "heading_deg")
     location.altitudeMeters = try row.decode(Double.self, column: "altitude_m")
-    location.recordedAt = Google_Protobuf_Timestamp(date: try row.decode(Date.self, column: "recorded_at"))
+    location.recordedAt = Google_Protobuf_Timestamp(microsecondsOf: try row.decode(Date.self, column: "recorded_at"))
     return location
   }
 }

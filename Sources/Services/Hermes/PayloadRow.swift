@@ -1,3 +1,4 @@
+import ContractRuntime
 package import Foundation
 package import Generated
 package import Postgres
@@ -46,9 +47,9 @@ package struct PayloadRow: Sendable {
     payload.status = status
     payload.delivererID = delivererID?.text ?? ""
     if let location { payload.lastLocation = location }
-    payload.createdAt = Google_Protobuf_Timestamp(date: createdAt)
-    payload.updatedAt = Google_Protobuf_Timestamp(date: updatedAt)
-    if let receiptGeneratedAt { payload.receiptGeneratedAt = Google_Protobuf_Timestamp(date: receiptGeneratedAt) }
+    payload.createdAt = Google_Protobuf_Timestamp(microsecondsOf: createdAt)
+    payload.updatedAt = Google_Protobuf_Timestamp(microsecondsOf: updatedAt)
+    if let receiptGeneratedAt { payload.receiptGeneratedAt = Google_Protobuf_Timestamp(microsecondsOf: receiptGeneratedAt) }
     return payload
   }
 
@@ -58,7 +59,7 @@ package struct PayloadRow: Sendable {
     update.payloadTrackingCode = trackingCode
     update.payloadStatus = status
     if let location { update.location = location }
-    update.updatedAt = Google_Protobuf_Timestamp(date: updatedAt)
+    update.updatedAt = Google_Protobuf_Timestamp(microsecondsOf: updatedAt)
     return update
   }
 }

@@ -1,3 +1,4 @@
+import ContractRuntime
 import Foundation
 import Generated
 import GRPCCore
@@ -65,10 +66,10 @@ struct DeliveryLogService: Courier_Iris_V1_DeliveryLogService.SimpleServiceProto
     delivery.attemptCount = record.attemptCount
     delivery.lastError = record.lastError
     delivery.pushedSubscriptionCount = record.pushedSubscriptionCount
-    delivery.createdAt = Google_Protobuf_Timestamp(date: record.createdAt)
-    delivery.updatedAt = Google_Protobuf_Timestamp(date: record.updatedAt)
+    delivery.createdAt = Google_Protobuf_Timestamp(microsecondsOf: record.createdAt)
+    delivery.updatedAt = Google_Protobuf_Timestamp(microsecondsOf: record.updatedAt)
     if record.status == .retrying, let next = record.nextAttemptAt {
-      delivery.nextAttemptAt = Google_Protobuf_Timestamp(date: next)
+      delivery.nextAttemptAt = Google_Protobuf_Timestamp(microsecondsOf: next)
     }
     return delivery
   }
@@ -121,7 +122,7 @@ struct DeliveryLogService: Courier_Iris_V1_DeliveryLogService.SimpleServiceProto
     message.recipient.address = entry.to.address
     message.recipient.name = entry.to.name
     message.subject = entry.subject
-    message.receivedAt = Google_Protobuf_Timestamp(date: entry.receivedAt)
+    message.receivedAt = Google_Protobuf_Timestamp(microsecondsOf: entry.receivedAt)
     message.sizeBytes = Int64(entry.sizeBytes)
     return message
   }

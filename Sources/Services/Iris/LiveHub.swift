@@ -1,3 +1,4 @@
+import ContractRuntime
 import Foundation
 import Generated
 import GRPCCore
@@ -136,7 +137,7 @@ final class LiveHub: Sendable {
     notification.url = try row.decode(String.self, at: 2)
     notification.tag = try row.decode(String.self, at: 3)
     notification.urgency = Courier_Iris_V1_PushUrgency(rawValue: Int(try row.decode(Int32.self, at: 4))) ?? .normal
-    notification.createdAt = Google_Protobuf_Timestamp(date: try row.decode(Date.self, at: 5))
+    notification.createdAt = Google_Protobuf_Timestamp(microsecondsOf: try row.decode(Date.self, at: 5))
     return notification
   }
 }

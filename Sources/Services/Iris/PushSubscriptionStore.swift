@@ -1,3 +1,4 @@
+import ContractRuntime
 import Foundation
 import Generated
 import Postgres
@@ -39,9 +40,9 @@ struct StoredPushSubscription: Sendable {
     message.subscriptionID = id.uuidString.lowercased()
     message.endpoint = endpoint
     message.userAgent = userAgent
-    if let expirationTime { message.expirationTime = Google_Protobuf_Timestamp(date: expirationTime) }
-    message.createdAt = Google_Protobuf_Timestamp(date: createdAt)
-    if let lastPushedAt { message.lastPushedAt = Google_Protobuf_Timestamp(date: lastPushedAt) }
+    if let expirationTime { message.expirationTime = Google_Protobuf_Timestamp(microsecondsOf: expirationTime) }
+    message.createdAt = Google_Protobuf_Timestamp(microsecondsOf: createdAt)
+    if let lastPushedAt { message.lastPushedAt = Google_Protobuf_Timestamp(microsecondsOf: lastPushedAt) }
     return message
   }
 }
