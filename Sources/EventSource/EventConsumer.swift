@@ -133,6 +133,11 @@ public final class EventConsumer: Sendable {
   private func replace(_ consumer: KafkaConsumer) async throws -> KafkaConsumer {
     await consumer.close()
     try await Task.sleep(for: configuration.infrastructureBackoff)
+    // A replaced broker knows none of the topics: without them the group's leader cannot plan an
+    // assignment, so the group would never settle.
+    let admin = KafkaAdmin(configuration: kafka)
+    await ensureTopics(admin)
+    await admin.close()
     return try makeConsumer()
   }
 

@@ -475,15 +475,21 @@ public final class KafkaConsumer: Sendable {
 
     /// Leaves the group (so that the others take over at once) and closes the connections.
     public func close() async {
-        let (task, action, coordinator) = state.withLockedValue { state -> (Task<Void, Never>?, GroupMembershipStateMachine.Action, KafkaConnection?) in
+        let (task, action) = state.withLockedValue { state -> (Task<Void, Never>?, GroupMembershipStateMachine.Action) in
             state.closed = true
-            return (state.heartbeat, state.membership.leave(), state.coordinator)
+            return (state.heartbeat, state.membership.leave())
         }
         task?.cancel()
         await task?.value
-        if case .leave(let memberId) = action, let groupId, let coordinator {
-            _ = try? await coordinator.send(LeaveGroupRequest(groupId: groupId, memberId: memberId), timeout: cluster.configuration.requestTimeout)
+        if case .leave(let memberId) = action, let groupId {
+            // Also when the coordinator connection was dropped (a broker restart, a join that failed
+            // half-way): a member that never says goodbye stays in the group until the broker evicts
+            // it, and on some brokers it is elected leader meanwhile and stalls everyone else's sync.
+            if let coordinator = try? await coordinatorConnection() {
+                _ = try? await coordinator.send(LeaveGroupRequest(groupId: groupId, memberId: memberId), timeout: cluster.configuration.requestTimeout)
+            }
         }
+        let coordinator = state.withLockedValue { $0.coordinator }
         await coordinator?.close()
         await cluster.close()
     }
