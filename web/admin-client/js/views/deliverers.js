@@ -2,17 +2,14 @@
 // user lacks it, since Hermes requires it) and list the fleet.
 
 import { h, showError, showStatus, busy, formatTime, formatPosition, enumLabel } from "../dom.js";
+import { pagedTable } from "../paging.js";
 import { userPicker } from "../userpicker.js";
 
 const VEHICLE_PREFIX = "VEHICLE_KIND_";
 const VEHICLES = ["ON_FOOT", "BICYCLE", "CARGO_BIKE", "MOTORCYCLE", "CAR", "VAN", "TRUCK"].map((v) => VEHICLE_PREFIX + v);
 const DELIVERER_ROLE = "ROLE_DELIVERER";
-const PAGE_SIZE = 25;
 
 export function render({ session, root, announce }) {
-  let alive = true;
-  let pageTokens = [""];
-
   const displayName = h("input", { id: "deliverer-name", name: "displayName", autocomplete: "off", required: true });
   const grant = h("input", { id: "deliverer-grant-role", type: "checkbox", checked: true });
   const grantField = h("div", { className: "field checkbox", id: "deliverer-grant-field", hidden: true },
@@ -66,68 +63,34 @@ export function render({ session, root, announce }) {
         plate.value = "";
         user.reset();
         grantField.hidden = true;
-        pageTokens = [""];
-        loadPage();
+        list.firstPage();
       });
     } catch (failure) {
       showError(formError, failure);
     }
   });
 
-  const listError = h("p", { id: "deliverer-list-error", className: "error", role: "alert", hidden: true });
-  const body = h("tbody", { id: "deliverer-rows" });
-  const total = h("p", { id: "deliverer-total", className: "hint" });
-  const previous = h("button", { type: "button", id: "deliverer-previous", className: "secondary", disabled: true }, "Previous page");
-  const next = h("button", { type: "button", id: "deliverer-next", className: "secondary", disabled: true }, "Next page");
-  const refresh = h("button", { type: "button", id: "deliverer-refresh", className: "secondary" }, "Refresh");
-
-  let loadSeq = 0;
-  async function loadPage() {
-    const seq = ++loadSeq;
-    body.setAttribute("aria-busy", "true");
-    showError(listError, null);
-    try {
-      const answer = await session.get("/tracking/admin/deliverers", {
-        "page.pageSize": PAGE_SIZE, "page.pageToken": pageTokens[pageTokens.length - 1],
-      });
-      if (!alive || seq !== loadSeq) return;
-      const items = answer.deliverers || [];
-      body.replaceChildren(...items.map((d) => h("tr", { "data-testid": "deliverer-row", dataset: { delivererId: d.delivererId, userId: d.userId } },
-        h("td", { "data-label": "Name" }, d.displayName),
-        h("td", { "data-label": "Vehicle" }, `${enumLabel(d.vehicle && d.vehicle.kind, VEHICLE_PREFIX)}${d.vehicle && d.vehicle.plate ? ` · ${d.vehicle.plate}` : ""}`),
-        h("td", { "data-label": "Active stuff" }, String(d.activePayloadCount || 0)),
-        h("td", { "data-label": "Last position" }, formatPosition(d.lastLocation && d.lastLocation.point)),
-        h("td", { "data-label": "Last seen" }, formatTime(d.lastSeenAt)),
-        h("td", { "data-label": "Registered" }, formatTime(d.createdAt)))));
-      if (items.length === 0) body.append(h("tr", {}, h("td", { colspan: 6, className: "empty" }, "No deliverers yet.")));
-      const info = answer.pageInfo || {};
-      total.textContent = `${info.totalSize || 0} in all · page ${pageTokens.length}`;
-      next.disabled = !info.nextPageToken;
-      next.dataset.token = info.nextPageToken || "";
-      previous.disabled = pageTokens.length < 2;
-    } catch (failure) {
-      if (alive && seq === loadSeq) showError(listError, failure);
-    } finally {
-      if (seq === loadSeq) body.removeAttribute("aria-busy");
-    }
-  }
-  next.addEventListener("click", () => { pageTokens.push(next.dataset.token); loadPage(); });
-  previous.addEventListener("click", () => { pageTokens.pop(); loadPage(); });
-  refresh.addEventListener("click", () => loadPage());
+  const list = pagedTable({
+    prefix: "deliverer",
+    errorId: "deliverer-list-error",
+    table: { id: "deliverer-table", caption: "Deliverers by name",
+      columns: ["Name", "Vehicle", "Active stuff", "Last position", "Last seen", "Registered"] },
+    empty: "No deliverers yet.",
+    fetch: (page) => session.get("/tracking/admin/deliverers", page),
+    items: (answer) => answer.deliverers,
+    row: (d) => h("tr", { "data-testid": "deliverer-row", dataset: { delivererId: d.delivererId, userId: d.userId } },
+      h("td", { "data-label": "Name" }, d.displayName),
+      h("td", { "data-label": "Vehicle" }, `${enumLabel(d.vehicle && d.vehicle.kind, VEHICLE_PREFIX)}${d.vehicle && d.vehicle.plate ? ` · ${d.vehicle.plate}` : ""}`),
+      h("td", { "data-label": "Active stuff" }, String(d.activePayloadCount || 0)),
+      h("td", { "data-label": "Last position" }, formatPosition(d.lastLocation && d.lastLocation.point)),
+      h("td", { "data-label": "Last seen" }, formatTime(d.lastSeenAt)),
+      h("td", { "data-label": "Registered" }, formatTime(d.createdAt))),
+  });
 
   root.append(
     h("h1", {}, "Deliverers"),
     form,
-    h("section", { className: "card", "aria-labelledby": "deliverer-list-heading" },
-      h("h2", { id: "deliverer-list-heading" }, "The fleet"),
-      h("div", { className: "toolbar" }, refresh),
-      listError,
-      h("div", { className: "table-wrap" }, h("table", { id: "deliverer-table", className: "stack" },
-        h("caption", { className: "visually-hidden" }, "Deliverers by name"),
-        h("thead", {}, h("tr", {}, ["Name", "Vehicle", "Active stuff", "Last position", "Last seen", "Registered"]
-          .map((name) => h("th", { scope: "col" }, name)))),
-        body)),
-      h("div", { className: "pager" }, previous, total, next)));
-  loadPage();
-  return () => { alive = false; };
+    list.card({ heading: "The fleet", headingId: "deliverer-list-heading" }));
+  list.reload();
+  return list.stop;
 }

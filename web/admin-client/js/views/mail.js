@@ -1,8 +1,7 @@
 // The local mail drop of Iris: the list of received mail, and one message (text, HTML, raw source).
 
 import { h, showError, formatTime } from "../dom.js";
-
-const PAGE_SIZE = 25;
+import { pagedTable } from "../paging.js";
 
 function address(value) {
   if (!value) return "—";
@@ -15,61 +14,25 @@ export function render(context) {
 }
 
 function renderList({ session, root }) {
-  let alive = true;
-  let pageTokens = [""];
-  const error = h("p", { id: "mail-error", className: "error", role: "alert", hidden: true });
-  const body = h("tbody", { id: "mail-rows" });
-  const total = h("p", { id: "mail-total", className: "hint" });
-  const refresh = h("button", { type: "button", id: "mail-refresh", className: "secondary" }, "Refresh");
-  const previous = h("button", { type: "button", id: "mail-previous", className: "secondary", disabled: true }, "Previous page");
-  const next = h("button", { type: "button", id: "mail-next", className: "secondary", disabled: true }, "Next page");
-
-  let loadSeq = 0;
-  async function loadPage() {
-    const seq = ++loadSeq;
-    body.setAttribute("aria-busy", "true");
-    showError(error, null);
-    try {
-      const answer = await session.get("/notifications/admin/mail-drop", {
-        "page.pageSize": PAGE_SIZE, "page.pageToken": pageTokens[pageTokens.length - 1],
-      });
-      if (!alive || seq !== loadSeq) return;
-      const items = answer.entries || [];
-      body.replaceChildren(...items.map((entry) => h("tr", { "data-testid": "mail-row", dataset: { messageId: entry.messageId } },
-        h("td", { "data-label": "Received" }, formatTime(entry.receivedAt)),
-        h("td", { "data-label": "To" }, address(entry.recipient)),
-        h("td", { "data-label": "Subject" }, h("a", { href: `/admin/mail/${entry.messageId}`, "data-link": true,
-          "data-testid": "mail-open" }, entry.subject || "(no subject)")),
-        h("td", { "data-label": "Size" }, `${Math.ceil(Number(entry.sizeBytes || 0) / 1024)} KiB`))));
-      if (items.length === 0) body.append(h("tr", {}, h("td", { colspan: 4, className: "empty" }, "The mail drop is empty.")));
-      const info = answer.pageInfo || {};
-      total.textContent = `${info.totalSize || 0} in all · page ${pageTokens.length}`;
-      next.disabled = !info.nextPageToken;
-      next.dataset.token = info.nextPageToken || "";
-      previous.disabled = pageTokens.length < 2;
-    } catch (failure) {
-      if (alive && seq === loadSeq) showError(error, failure);
-    } finally {
-      if (seq === loadSeq) body.removeAttribute("aria-busy");
-    }
-  }
-  refresh.addEventListener("click", () => loadPage());
-  next.addEventListener("click", () => { pageTokens.push(next.dataset.token); loadPage(); });
-  previous.addEventListener("click", () => { pageTokens.pop(); loadPage(); });
+  const list = pagedTable({
+    prefix: "mail",
+    table: { id: "mail-table", caption: "Received mail, newest first", columns: ["Received", "To", "Subject", "Size"] },
+    empty: "The mail drop is empty.",
+    fetch: (page) => session.get("/notifications/admin/mail-drop", page),
+    items: (answer) => answer.entries,
+    row: (entry) => h("tr", { "data-testid": "mail-row", dataset: { messageId: entry.messageId } },
+      h("td", { "data-label": "Received" }, formatTime(entry.receivedAt)),
+      h("td", { "data-label": "To" }, address(entry.recipient)),
+      h("td", { "data-label": "Subject" }, h("a", { href: `/admin/mail/${entry.messageId}`, "data-link": true,
+        "data-testid": "mail-open" }, entry.subject || "(no subject)")),
+      h("td", { "data-label": "Size" }, `${Math.ceil(Number(entry.sizeBytes || 0) / 1024)} KiB`)),
+  });
 
   root.append(
     h("h1", {}, "Mail drop"),
-    h("section", { className: "card" },
-      h("p", { className: "hint" }, "Mail that Iris wrote into the local mail drop instead of sending it over SMTP."),
-      h("div", { className: "toolbar" }, refresh),
-      error,
-      h("div", { className: "table-wrap" }, h("table", { id: "mail-table", className: "stack" },
-        h("caption", { className: "visually-hidden" }, "Received mail, newest first"),
-        h("thead", {}, h("tr", {}, ["Received", "To", "Subject", "Size"].map((n) => h("th", { scope: "col" }, n)))),
-        body)),
-      h("div", { className: "pager" }, previous, total, next)));
-  loadPage();
-  return () => { alive = false; };
+    list.card({ hint: "Mail that Iris wrote into the local mail drop instead of sending it over SMTP." }));
+  list.reload();
+  return list.stop;
 }
 
 function renderMessage({ session, root }, messageId) {

@@ -2,11 +2,11 @@
 // and assign them to deliverers.
 
 import { h, showError, showStatus, busy, formatTime, enumLabel } from "../dom.js";
+import { pagedTable } from "../paging.js";
 import { userPicker } from "../userpicker.js";
 
 const STATUS_PREFIX = "DELIVERY_PAYLOAD_STATUS_";
 export const STATUSES = ["REGISTERED", "PICKED_UP", "IN_TRANSIT", "DELIVERED", "FAILED"].map((s) => STATUS_PREFIX + s);
-const PAGE_SIZE = 25;
 
 /** Every deliverer (for the assignment choices), by id. */
 export async function loadDeliverers(session) {
@@ -21,9 +21,7 @@ export async function loadDeliverers(session) {
 }
 
 export function render({ session, root, announce }) {
-  let alive = true;
   let deliverers = [];
-  let pageTokens = [""]; // the token of each page shown so far; the last is the current page
   let requestId = crypto.randomUUID();
 
   // ---- registration form
@@ -63,8 +61,7 @@ export function render({ session, root, announce }) {
       description.value = "";
       recipient.reset();
       requestId = crypto.randomUUID();
-      pageTokens = [""];
-      loadPage();
+      list.firstPage();
     } catch (failure) {
       showError(formError, failure);
     }
@@ -74,18 +71,27 @@ export function render({ session, root, announce }) {
   const filter = h("select", { id: "payload-filter-status" },
     h("option", { value: "" }, "Any status"),
     STATUSES.map((status) => h("option", { value: status }, enumLabel(status, STATUS_PREFIX))));
-  const refresh = h("button", { type: "button", id: "payload-refresh", className: "secondary" }, "Refresh");
-  const listError = h("p", { id: "payload-list-error", className: "error", role: "alert", hidden: true });
   const listStatus = h("p", { id: "payload-list-status", className: "success", role: "status", hidden: true });
-  const body = h("tbody", { id: "payload-rows" });
-  const total = h("p", { id: "payload-total", className: "hint" });
-  const previous = h("button", { type: "button", id: "payload-previous", className: "secondary", disabled: true }, "Previous page");
-  const next = h("button", { type: "button", id: "payload-next", className: "secondary", disabled: true }, "Next page");
-  const table = h("table", { id: "payload-table", className: "stack" },
-    h("caption", { className: "visually-hidden" }, "Registered stuff, newest first"),
-    h("thead", {}, h("tr", {},
-      ["Tracking code", "Title", "Status", "Deliverer", "Updated", "Change status", "Assign"].map((name) => h("th", { scope: "col" }, name)))),
-    body);
+  const list = pagedTable({
+    prefix: "payload",
+    errorId: "payload-list-error",
+    table: { id: "payload-table", caption: "Registered stuff, newest first",
+      columns: ["Tracking code", "Title", "Status", "Deliverer", "Updated", "Change status", "Assign"] },
+    empty: "No stuff here yet.",
+    // The deliverers come along with each page: the rows name them and offer them for assignment.
+    fetch: async (page) => {
+      const [answer, fleet] = await Promise.all([
+        session.get("/tracking/admin/payloads", { ...page, status: filter.value }),
+        loadDeliverers(session),
+      ]);
+      return { ...answer, fleet };
+    },
+    items: (answer) => {
+      deliverers = answer.fleet;
+      return answer.payloads;
+    },
+    row,
+  });
 
   function delivererName(id) {
     if (!id) return "Unassigned";
@@ -118,63 +124,30 @@ export function render({ session, root, announce }) {
   }
 
   async function change(button, path, bodyValue, describe) {
-    showError(listError, null);
+    showError(list.error, null);
     showStatus(listStatus, "");
     try {
       const answer = await busy(button, () => session.put(path, bodyValue));
       const text = describe(answer.payload);
       showStatus(listStatus, text);
       announce(text);
-      const old = body.querySelector(`tr[data-payload-id="${answer.payload.deliveryPayloadId}"]`);
+      const old = list.body.querySelector(`tr[data-payload-id="${answer.payload.deliveryPayloadId}"]`);
       if (old) old.replaceWith(row(answer.payload));
     } catch (failure) {
-      showError(listError, failure);
+      showError(list.error, failure);
     }
   }
 
-  let loadSeq = 0;
-  async function loadPage() {
-    const seq = ++loadSeq;
-    body.setAttribute("aria-busy", "true");
-    showError(listError, null);
-    try {
-      const token = pageTokens[pageTokens.length - 1];
-      const [answer, fleet] = await Promise.all([
-        session.get("/tracking/admin/payloads", { "page.pageSize": PAGE_SIZE, "page.pageToken": token, status: filter.value }),
-        loadDeliverers(session),
-      ]);
-      if (!alive || seq !== loadSeq) return;
-      deliverers = fleet;
-      const items = answer.payloads || [];
-      body.replaceChildren(...items.map(row));
-      if (items.length === 0) body.append(h("tr", {}, h("td", { colspan: 7, className: "empty" }, "No stuff here yet.")));
-      const info = answer.pageInfo || {};
-      total.textContent = `${info.totalSize || 0} in all · page ${pageTokens.length}`;
-      next.disabled = !info.nextPageToken;
-      next.dataset.token = info.nextPageToken || "";
-      previous.disabled = pageTokens.length < 2;
-    } catch (failure) {
-      if (alive && seq === loadSeq) showError(listError, failure);
-    } finally {
-      if (seq === loadSeq) body.removeAttribute("aria-busy");
-    }
-  }
-
-  filter.addEventListener("change", () => { pageTokens = [""]; loadPage(); });
-  refresh.addEventListener("click", () => loadPage());
-  next.addEventListener("click", () => { pageTokens.push(next.dataset.token); loadPage(); });
-  previous.addEventListener("click", () => { pageTokens.pop(); loadPage(); });
+  filter.addEventListener("change", () => list.firstPage());
 
   root.append(
     h("h1", {}, "Stuff"),
     form,
-    h("section", { className: "card", "aria-labelledby": "payload-list-heading" },
-      h("h2", { id: "payload-list-heading" }, "Registered stuff"),
-      h("div", { className: "toolbar" },
-        h("label", { for: "payload-filter-status" }, "Status"), filter, refresh),
-      listError, listStatus,
-      h("div", { className: "table-wrap" }, table),
-      h("div", { className: "pager" }, previous, total, next)));
-  loadPage();
-  return () => { alive = false; };
+    list.card({
+      heading: "Registered stuff", headingId: "payload-list-heading",
+      tools: [h("label", { for: "payload-filter-status" }, "Status"), filter],
+      notes: [listStatus],
+    }));
+  list.reload();
+  return list.stop;
 }
