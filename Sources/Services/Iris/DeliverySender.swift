@@ -37,12 +37,11 @@ final class DeliverySender: Sendable {
   /// The From of every mail.
   let from: MailAddress
   let policy: RetryPolicy
-  let live: LiveHub
   let logger: Logger
 
   init(
     store: DeliveryStore, subscriptions: PushSubscriptionStore, mail: any MailTransport, push: WebPushSender?,
-    from: MailAddress, policy: RetryPolicy, live: LiveHub, logger: Logger
+    from: MailAddress, policy: RetryPolicy, logger: Logger
   ) {
     self.store = store
     self.subscriptions = subscriptions
@@ -50,21 +49,20 @@ final class DeliverySender: Sendable {
     self.push = push
     self.from = from
     self.policy = policy
-    self.live = live
     self.logger = logger
   }
 
   /// Records a request and makes its first try, or returns the earlier request with the same key.
   func submit(_ new: NewDelivery, id: UUID = UUID()) async throws -> (record: DeliveryRecord, duplicate: Bool) {
-    let (record, duplicate) = try await store.insert(new, id: id, lease: policy.lease)
+    // A push is also announced to the user's open live streams, by a NOTIFY that commits with
+    // the row (every Iris process relays it to its own watchers).
+    let announcement = new.channel == .push ? new.userID.map { (LiveHub.channel, "\($0.text) \(id.text)") } : nil
+    let (record, duplicate) = try await store.insert(new, id: id, lease: policy.lease, notify: announcement)
     if duplicate {
       logger.info("repeated request answered from the log", metadata: [
         "delivery_id": "\(record.id.text)", "idempotency_key": "\(record.idempotencyKey)",
       ])
       return (record, true)
-    }
-    if record.channel == .push, let userID = record.userID {
-      await live.announce(userID: userID, deliveryID: record.id)
     }
     return (try await attempt(record, first: true), false)
   }

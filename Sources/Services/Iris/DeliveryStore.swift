@@ -121,33 +121,41 @@ final class DeliveryStore: Sendable {
 
   /// Records a request and claims its first try for `lease`, or finds the earlier request with the
   /// same channel and idempotency key (`duplicate` true; nothing is claimed then).
-  func insert(_ new: NewDelivery, id: UUID, lease: Duration) async throws -> (record: DeliveryRecord, duplicate: Bool) {
+  ///
+  /// With `notify`, a new row's NOTIFY goes in the same transaction, so that a push costs one commit
+  /// less and live watchers hear of it exactly when it is stored (a repeated request notifies no one).
+  func insert(
+    _ new: NewDelivery, id: UUID, lease: Duration, notify: (channel: String, payload: String)? = nil
+  ) async throws -> (record: DeliveryRecord, duplicate: Bool) {
     let leaseSeconds = lease.seconds
-    let inserted = try await pool.query("""
-      INSERT INTO iris.deliveries (id, channel, status, idempotency_key, user_id, recipient_address, recipient_name,
-        template_name, summary, mail_text, mail_html, mail_message_id, push_payload, push_body, push_url, push_tag,
-        push_ttl, push_urgency, attempt_count, next_attempt_at)
-      VALUES (\(id), \(new.channel.rawValue), \(Int32(Courier_Iris_V1_DeliveryStatus.pending.rawValue)),
-        \(new.idempotencyKey), \(new.userID), \(new.recipientAddress), \(new.recipientName), \(new.templateName),
-        \(new.summary), \(new.mailText), \(new.mailHTML), \(new.mailMessageID), \(new.pushPayload), \(new.pushBody),
-        \(new.pushURL), \(new.pushTag), \(new.pushTTL), \(new.pushUrgency), 1,
-        now() + make_interval(secs => \(leaseSeconds)))
-      ON CONFLICT (channel, idempotency_key) DO NOTHING
-      RETURNING \(sql: DeliveryRecord.columns)
-      """)
-    if let row = inserted.first {
-      return (try DeliveryRecord(row: row), false)
+    return try await pool.withTransaction { tx in
+      let inserted = try await tx.query("""
+        INSERT INTO iris.deliveries (id, channel, status, idempotency_key, user_id, recipient_address, recipient_name,
+          template_name, summary, mail_text, mail_html, mail_message_id, push_payload, push_body, push_url, push_tag,
+          push_ttl, push_urgency, attempt_count, next_attempt_at)
+        VALUES (\(id), \(new.channel.rawValue), \(Int32(Courier_Iris_V1_DeliveryStatus.pending.rawValue)),
+          \(new.idempotencyKey), \(new.userID), \(new.recipientAddress), \(new.recipientName), \(new.templateName),
+          \(new.summary), \(new.mailText), \(new.mailHTML), \(new.mailMessageID), \(new.pushPayload), \(new.pushBody),
+          \(new.pushURL), \(new.pushTag), \(new.pushTTL), \(new.pushUrgency), 1,
+          now() + make_interval(secs => \(leaseSeconds)))
+        ON CONFLICT (channel, idempotency_key) DO NOTHING
+        RETURNING \(sql: DeliveryRecord.columns)
+        """)
+      if let row = inserted.first {
+        if let notify { try await tx.notify(channel: notify.channel, payload: notify.payload) }
+        return (try DeliveryRecord(row: row), false)
+      }
+      let existing = try await tx.query("""
+        SELECT \(sql: DeliveryRecord.columns) FROM iris.deliveries
+        WHERE channel = \(new.channel.rawValue) AND idempotency_key = \(new.idempotencyKey)
+        """)
+      guard let row = existing.first else {
+        // The conflicting row vanished between the two statements: only an operator deleting rows
+        // by hand does that. Ask the caller to retry.
+        throw IrisStoreError.conflictVanished
+      }
+      return (try DeliveryRecord(row: row), true)
     }
-    let existing = try await pool.query("""
-      SELECT \(sql: DeliveryRecord.columns) FROM iris.deliveries
-      WHERE channel = \(new.channel.rawValue) AND idempotency_key = \(new.idempotencyKey)
-      """)
-    guard let row = existing.first else {
-      // The conflicting row vanished between the two statements: only an operator deleting rows
-      // by hand does that. Ask the caller to retry.
-      throw IrisStoreError.conflictVanished
-    }
-    return (try DeliveryRecord(row: row), true)
   }
 
   /// Writes a try's outcome.

@@ -51,7 +51,7 @@ public enum IrisApp {
     let hub = LiveHub(pool: pool, logger: logger)
     let sender = DeliverySender(
       store: deliveries, subscriptions: subscriptions, mail: mail, push: push, from: settings.mailFrom,
-      policy: settings.retry, live: hub, logger: logger)
+      policy: settings.retry, logger: logger)
 
     let notifications = NotificationService(sender: sender, templates: .shipped)
     let pushSubscriptions = PushSubscriptionService(store: subscriptions, vapidPublicKey: vapid?.publicKeyBase64URL)

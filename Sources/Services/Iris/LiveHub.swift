@@ -16,6 +16,8 @@ final class LiveHub: Sendable {
   static let streamsPerUser = 5
   /// Notifications waiting for a slow reader before its stream is ended.
   static let bufferLimit = 100
+  /// The channel a new push is announced on, with the payload `<user id> <delivery id>`, by the
+  /// transaction that stores it (``DeliveryStore/insert(_:id:lease:notify:)``).
   static let channel = "iris_live"
 
   typealias Stream = AsyncThrowingStream<Courier_Iris_V1_Notification, any Error>
@@ -60,17 +62,6 @@ final class LiveHub: Sendable {
       return removed
     }
     continuation?.finish()
-  }
-
-  /// Tells every Iris process that `deliveryID` is a new notification for `userID`.
-  func announce(userID: UUID, deliveryID: UUID) async {
-    do {
-      try await pool.notify(channel: Self.channel, payload: "\(userID.text) \(deliveryID.text)")
-    } catch {
-      logger.warning("live notification not announced", metadata: [
-        "delivery_id": "\(deliveryID.text)", "error": "\(error)",
-      ])
-    }
   }
 
   /// Hands a notification to the user's open streams; a stream whose reader fell 100 behind ends
