@@ -74,6 +74,22 @@ struct UnitTests {
     #expect(got == expected, "\(name): expected \(String(describing: expected)), got \(String(describing: got))")
   }
 
+  @Test("a fix exactly the minimum interval after one read back from the database passes")
+  func intervalAtTheMicrosecond() {
+    // 1 s after a stored instant with a microsecond fraction, the earlier one as a Date read back
+    // from a timestamptz (a binary fraction a hair later than the stored microsecond).
+    for fraction in stride(from: 0.000_001, to: 0.999, by: 0.013_7) {
+      let stored = (1_795_805_437 + fraction) * 1_000_000
+      let previousDate = Date(timeIntervalSince1970: stored.rounded() / 1_000_000 + 0.000_000_09)
+      let previous = FixValidator.Previous(latitude: 52.52, longitude: 13.405, accuracy: 5, recordedAt: previousDate)
+      var location = Self.fix(at: nil)
+      location.recordedAt = Google_Protobuf_Timestamp(
+        seconds: Int64(stored.rounded() / 1_000_000) + 1, nanos: Int32(stored.rounded().truncatingRemainder(dividingBy: 1_000_000)) * 1_000)
+      let now = previousDate.addingTimeInterval(5)
+      #expect(FixValidator().rejection(of: location, previous: previous, now: now) == nil, "fraction \(fraction)")
+    }
+  }
+
   @Test("distance: one degree of latitude is about 111.2 km")
   func distance() {
     let meters = FixValidator.distance(from: (52, 13), to: (53, 13))

@@ -53,7 +53,9 @@ public struct FixValidator: Sendable {
     guard recorded.timeIntervalSince(now) <= allowedSkew else { return .inFuture }
     guard now.timeIntervalSince(recorded) <= maxAge else { return .tooOld }
     guard let previous else { return nil }
-    let elapsed = recorded.timeIntervalSince(previous.recordedAt)
+    // To the microsecond, the precision the previous fix was stored with: read back from Postgres
+    // it is a binary fraction a little off, and a fix exactly `minInterval` later must still pass.
+    let elapsed = (recorded.timeIntervalSince(previous.recordedAt) * 1_000_000).rounded() / 1_000_000
     guard elapsed > 0 else { return .outOfOrder }
     guard elapsed >= minInterval else { return .tooFrequent }
     let distance = Self.distance(
