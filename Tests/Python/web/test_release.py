@@ -117,8 +117,8 @@ def grpc_reads(address, token, pb, ledger, stop):
 
 
 class Deliverer:
-    """Streams fixes over gRPC, three per ReportLocation call, moving north about 11 m per device
-    second (Hermes believes up to 70 m/s). Device time starts 12 hours back, within the 24 hours
+    """Streams fixes over gRPC, three per ReportLocation call, 2 device seconds and 22 m north apart
+    (Hermes believes up to 70 m/s). Device time starts 12 hours back, within the 24 hours
     Hermes accepts, and never reaches the present at this pace."""
 
     def __init__(self, address, token, pb):
@@ -135,8 +135,8 @@ class Deliverer:
     def fixes(self, count):
         latitudes = []
         for _ in range(count):
-            self.clock += datetime.timedelta(seconds=1)
-            self.latitude = round(self.latitude + 0.0001, 4)
+            self.clock += datetime.timedelta(seconds=2)  # Hermes keeps fixes at least 1 s apart
+            self.latitude = round(self.latitude + 0.0002, 4)
             latitudes.append(self.latitude)
             request = self.pb.hermes.ReportLocationRequest()
             request.location.point.latitude = self.latitude
