@@ -177,6 +177,7 @@ class LiveStream:
         self.lock = threading.Lock()
         self.latitudes = []  # (monotonic time received, latitude)
         self.opened = 0
+        self.ended = []  # monotonic times at which a stream ended
         self.problems = []
         self.response = None
 
@@ -205,6 +206,7 @@ class LiveStream:
             except (requests.RequestException, AttributeError, ValueError):
                 pass  # the server ended the stream (a drain): open it again, as EventSource does
             finally:
+                self.ended.append(time.monotonic())
                 response.close()
 
     def seen_after(self, moment):
@@ -275,6 +277,9 @@ def test_release_of_every_service_under_load_loses_nothing(courier, admin, world
     assert not any(thread.is_alive() for thread in threads), "a load thread did not finish"
 
     print(f"\nrelease under load: {ledger.describe(finished)}; SSE opened {live.opened} times")
+    print("\n".join(f"{t - steps[0][0]:6.2f} s  {line}" for t, line in steps))
+    print(f"SSE streams ended at {[round(t - steps[0][0], 2) for t in live.ended]} s")
+    print("".join(line for line in old["hermes"].lines if "shutting down" in line or "deliverers/live" in line))
     failures = ledger.failures()
     assert not failures, f"{len(failures)} of {len(ledger.entries)} requests failed during the release: {failures[:10]}"
     assert not live.problems, live.problems
