@@ -717,7 +717,7 @@ class CourierStack:
                 self._wait_ready(new, ready_timeout)
             except StartError as error:
                 new.stop()
-                raise ReleaseError(f"{name}: the new instance did not become ready, so the old one (pid {old.pid}) "
+                raise ReleaseError(f"{name}: the new instance (pid {new.pid}) did not become ready, so the old one (pid {old.pid}) "
                                    f"keeps serving: {error}") from None
             say(f"{name}: new instance pid {new.pid} is ready (gRPC :{new.grpc_port}, HTTP :{new.http_port}); "
                 "switching nginx to it")

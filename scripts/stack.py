@@ -110,6 +110,9 @@ class ControlHandler(socketserver.StreamRequestHandler):
         except stack.ReleaseError as error:
             print(f"release: {error}", file=sys.stderr, flush=True)
             self.send(ok=False, error=str(error))
+        except Exception as error:  # noqa: BLE001 - the client must hear about it, not just this terminal
+            print(f"release: unexpected {type(error).__name__}: {error}", file=sys.stderr, flush=True)
+            self.send(ok=False, error=f"unexpected {type(error).__name__}: {error}; see the stack's output")
         else:
             self.send(ok=True, released=result)
         finally:

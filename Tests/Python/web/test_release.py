@@ -12,15 +12,20 @@ Then: every request got its expected status, every fix was accepted, every
 DeliveryPayloadChangedLocation in the event store was processed by the `hermes` consumer group,
 the SSE client saw a fix reported after Hermes was switched, each service was under load while it
 was switched and drained, and the old instances exited (code 0) while the new ones serve.
+
+And a build that does not become ready: the release stops with an error that names the service
+and quotes the new instance's log, and the old instance keeps serving.
 """
 
 import datetime
 import json
 import os
+import re
 import threading
 import time
 
 import grpc
+import pytest
 import requests
 
 SETTLE = 3.0  # seconds; the default (30, deploy/k8s's minReadySeconds) would only make the test slow
@@ -297,7 +302,8 @@ def test_release_of_every_service_under_load_loses_nothing(courier, admin, world
     # The SSE client saw fixes reported after Hermes' switch (the old Hermes ended its stream when
     # it drained and the client opened it again, on the new instance).
     hermes_switched = moment("hermes", "switching nginx")
-    assert set(deliverer.latitudes_after(hermes_switched)) & set(live.seen_after(hermes_switched)), "the SSE client saw no fix reported after Hermes' switch"
+    seen_later = set(deliverer.latitudes_after(hermes_switched)) & set(live.seen_after(hermes_switched))
+    assert seen_later, "the SSE client saw no fix reported after Hermes' switch"
     assert live.opened >= 2, f"the SSE stream was opened {live.opened} time(s): the old Hermes should have ended it"
 
     # Old instances exited cleanly; the new ones are ready, reachable through their stable addresses.
@@ -325,3 +331,41 @@ def test_release_of_every_service_under_load_loses_nothing(courier, admin, world
             break
         assert time.monotonic() < deadline, f"{len(missing)} of {total} location events not processed by hermes: {missing[:10]}"
         time.sleep(0.2)
+
+
+def test_a_build_that_does_not_become_ready_leaves_the_old_instance_serving(courier, tmp_path):
+    """The new Iris cannot reach its database (a wrapper around the real executable points it at a
+    port where nothing listens): the release stops with an error naming the service and quoting the
+    new instance's log, the new process is gone, and the old instance still serves through nginx."""
+    import courier_stack as stack
+
+    build = tmp_path / "bin"
+    build.mkdir()
+    wrapper = build / "courier"
+    wrapper.write_text(f"#!/bin/sh\nIRIS_DATABASE_URL=postgresql://iris@127.0.0.1:{stack.free_port()}/courier "
+                       f"exec {courier.bin_dir.resolve() / 'courier'} \"$@\"\n")
+    wrapper.chmod(0o755)
+    old = courier.services["iris"]
+    upstreams = dict(courier.nginx.upstreams)
+    logs_before = set(old.directory.glob("iris-*.log"))
+
+    with pytest.raises(stack.ReleaseError) as failed:
+        courier.release(build, settle=SETTLE, names=["iris"], ready_timeout=30)
+    message = str(failed.value)
+    match = re.match(r"iris: the new instance \(pid (\d+)\) did not become ready", message)
+    assert match, message
+    try:
+        os.kill(int(match.group(1)), 0)
+    except ProcessLookupError:
+        pass
+    else:
+        raise AssertionError(f"the new instance (pid {match.group(1)}) still runs")
+    assert f"the old one (pid {old.pid}) keeps serving" in message, message
+
+    assert courier.services["iris"] is old and old.running() and old.readiness() is None
+    assert courier.nginx.upstreams == upstreams
+    (new_log,) = set(old.directory.glob("iris-*.log")) - logs_before
+    assert new_log.name in message  # the error quotes the new instance's log
+    answer = requests.get(f"{courier.web_url}/notifications/push/vapid-public-key", timeout=10)
+    assert answer.status_code == 200, answer.text
+    assert not courier._candidates
