@@ -34,6 +34,20 @@ def free_port():
         return s.getsockname()[1]
 
 
+def free_ports(count):
+    """`count` distinct free ports (all held open while they are chosen, so none comes twice)."""
+    sockets = []
+    try:
+        for _ in range(count):
+            s = socket.socket()
+            sockets.append(s)
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
+
+
 def wait_for(check, what, timeout=60.0, process=None, log=None):
     """Polls `check()` until it is true; fails naming `what` after `timeout` s or when `process` exits."""
     deadline = time.monotonic() + timeout
@@ -250,12 +264,12 @@ class Service:
     """A Courier service process (`courier <name>`). Its stdout is JSON log lines, kept in a file and
     scanned for the "listening" line that carries the bound ports."""
 
-    def __init__(self, name, env, directory, executable=None):
+    def __init__(self, name, env, directory, executable=None, log_name=None):
         self.name = name
         self.env = dict(env)
         self.directory = pathlib.Path(directory).resolve()
         self.executable = executable or str(swift_bin_dir() / "courier")
-        self.log = self.directory / f"{name}.log"
+        self.log = self.directory / (log_name or f"{name}.log")
         self.process = None
         self.grpc_port = None
         self.http_port = None
@@ -308,11 +322,57 @@ class Service:
                 pass
         return out
 
-    def stop(self):
-        code = stop_process(self.process)
+    @property
+    def pid(self):
+        return None if self.process is None else self.process.pid
+
+    def running(self):
+        return self.process is not None and self.process.poll() is None
+
+    def readiness(self):
+        """What keeps the service from taking traffic, or None when it is ready: `/readyz` must answer
+        200 and gRPC health (the whole server, service name "") SERVING."""
+        import urllib.error
+        import urllib.request
+
+        try:
+            with urllib.request.urlopen(f"{self.http}/readyz", timeout=2) as answer:
+                status = answer.status
+        except urllib.error.HTTPError as error:
+            status = error.code
+        except OSError as error:
+            return f"/readyz: {error}"
+        if status != 200:
+            return f"/readyz answered {status}"
+        health = grpc_health(self.grpc)
+        return None if health == "SERVING" else f"gRPC health is {health}"
+
+    def stop(self, timeout=20.0):
+        code = stop_process(self.process, timeout=timeout)
         if self._reader is not None:
             self._reader.join(timeout=10)
         return code
+
+
+HEALTH_STATUSES = {0: "UNKNOWN", 1: "SERVING", 2: "NOT_SERVING", 3: "SERVICE_UNKNOWN"}
+
+
+def grpc_health(address, service="", timeout=2.0):
+    """`grpc.health.v1.Health/Check` at `address`: the status name, or what went wrong. The two
+    messages are small enough to write by hand (field 1 is a string in the request and an enum in
+    the answer), so no generated code is needed."""
+    import grpc
+
+    request = b"" if not service else b"\x0a" + bytes([len(service)]) + service.encode()
+    with grpc.insecure_channel(address) as channel:
+        check = channel.unary_unary("/grpc.health.v1.Health/Check",
+                                    request_serializer=lambda raw: raw, response_deserializer=lambda raw: raw)
+        try:
+            answer = check(request, timeout=timeout)
+        except grpc.RpcError as error:
+            return f"unreachable ({error.code().name}: {error.details()})"
+    status = answer[1] if len(answer) >= 2 and answer[0] == 0x08 else 0
+    return HEALTH_STATUSES.get(status, f"status {status}")
 
 
 # --------------------------------------------------------------------------- nginx
@@ -341,12 +401,14 @@ class Nginx:
     fronts from `web/`. Its own main configuration keeps pid, temp files and the error log under
     `directory`; the access log (JSON lines) goes to `directory/access.log`."""
 
-    def __init__(self, directory, upstreams, http_port=None, grpc_port=None, web_root=None):
+    def __init__(self, directory, upstreams, http_port=None, grpc_port=None, web_root=None, addresses=None):
         self.directory = pathlib.Path(directory).resolve()
         self.upstreams = upstreams  # {"ASGARDIAN_HTTP": "127.0.0.1:8081", ...}
         self.http_port = http_port or free_port()
         self.grpc_port = grpc_port or free_port()
         self.web_root = pathlib.Path(web_root or ROOT / "web").resolve()
+        # {"asgardian": (grpc_port, http_port), ...}: each service's stable address on this host.
+        self.addresses = dict(addresses or {})
         self.log = self.directory / "error.log"
         self.process = None
 
@@ -362,6 +424,7 @@ class Nginx:
         })
         site = site.replace("access_log /dev/stdout", f"access_log {self.directory / 'access.log'}")
         (self.directory / "courier.conf").write_text(site)
+        (self.directory / "services.conf").write_text(self.services_configuration())
         temp = self.directory / "tmp"
         # As root, workers would run as `nobody`, which cannot read a checkout under /root: the
         # local stack's workers keep root's identity instead. Images run nginx unprivileged.
@@ -376,25 +439,78 @@ class Nginx:
             "    sendfile on;\n"
             + "".join(f"    {name}_temp_path {temp / name};\n" for name in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
             + f"    include {self.directory / 'courier.conf'};\n"
+            + f"    include {self.directory / 'services.conf'};\n"
             "}\n")
+
+    def services_configuration(self):
+        """The services' own addresses on this host, what a Kubernetes Service is in the cluster: a
+        fixed port per service and protocol that forwards everything (internal gRPC services, health,
+        /metrics, /readyz) to the upstream of courier.conf, whichever instance that currently is.
+        Services reach each other through them, so replacing an instance never breaks a caller."""
+        access_log = f"access_log {self.directory / 'access.log'} courier_json"
+        blocks = ["# Written by scripts/courier_stack.py: the local stack's service addresses.\n"]
+        for name, (grpc_port, http_port) in sorted(self.addresses.items()):
+            blocks.append(
+                f"server {{\n    listen 127.0.0.1:{grpc_port} http2;\n    {access_log};\n"
+                "    client_max_body_size 0;\n    client_body_timeout 1h;\n    http2_max_concurrent_streams 256;\n"
+                "    grpc_connect_timeout 5s;\n    grpc_read_timeout 1h;\n    grpc_send_timeout 1h;\n"
+                f"    location / {{ grpc_pass grpc://{name}_grpc; }}\n}}\n"
+                f"server {{\n    listen 127.0.0.1:{http_port};\n    {access_log};\n"
+                "    proxy_http_version 1.1;\n    proxy_set_header Connection \"\";\n    proxy_set_header Host $host;\n"
+                "    proxy_connect_timeout 5s;\n    proxy_read_timeout 1h;\n    proxy_buffering off;\n"
+                f"    location / {{ proxy_pass http://{name}_http; }}\n}}\n")
+        return "".join(blocks)
+
+    def _command(self):
+        return [NGINX, "-p", str(self.directory), "-c", str(self.directory / "nginx.conf")]
+
+    def _check_configuration(self):
+        test = subprocess.run([*self._command(), "-t"], capture_output=True, text=True)
+        if test.returncode != 0:
+            raise StartError(f"nginx: the configuration does not load:\n{test.stderr}")
 
     def start(self):
         self.write_configuration()
-        command = [NGINX, "-p", str(self.directory), "-c", str(self.directory / "nginx.conf"), "-g", "daemon off;"]
-        test = subprocess.run([*command[:-2], "-t"], capture_output=True, text=True)
-        if test.returncode != 0:
-            raise StartError(f"nginx: the configuration does not load:\n{test.stderr}")
-        self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                        stderr=open(self.log, "ab"))
-        wait_for(lambda: port_open(self.http_port) and port_open(self.grpc_port),
-                 f"nginx on 127.0.0.1:{self.http_port} and :{self.grpc_port}", process=self.process, log=self.log)
+        self._check_configuration()
+        self.process = subprocess.Popen([*self._command(), "-g", "daemon off;"], stdin=subprocess.DEVNULL,
+                                        stdout=subprocess.DEVNULL, stderr=open(self.log, "ab"))
+        ports = [self.http_port, self.grpc_port, *(port for pair in self.addresses.values() for port in pair)]
+        wait_for(lambda: all(port_open(port) for port in ports),
+                 f"nginx on 127.0.0.1:{', :'.join(map(str, ports))}", process=self.process, log=self.log)
         return self
 
-    def reload(self):
-        """Re-renders the configuration (say, after `upstreams` changed) and reloads it in place:
-        old workers finish their requests, new ones take the new upstreams."""
+    def workers(self):
+        """PIDs of the master's worker processes (from /proc: their parent is the master)."""
+        found = set()
+        for stat in pathlib.Path("/proc").glob("[0-9]*/stat"):
+            try:
+                text = stat.read_text()
+            except OSError:
+                continue
+            # pid (comm) state ppid ...: comm may hold spaces, so split after its closing parenthesis.
+            fields = text[text.rindex(")") + 2:].split()
+            if int(fields[1]) == self.process.pid:
+                found.add(int(text.split(" ", 1)[0]))
+        return found
+
+    def reload(self, timeout=30.0):
+        """Re-renders the configuration (say, after `upstreams` changed) and reloads it in place: new
+        workers take the new upstreams, old workers stop accepting and finish the requests they
+        have. Returns once a worker of the new configuration runs; a configuration that does not
+        load is put back as it was and raised, and the running nginx keeps the old one."""
+        files = {path: path.read_text() for path in (self.directory / "courier.conf", self.directory / "services.conf")
+                 if path.exists()}
         self.write_configuration()
+        try:
+            self._check_configuration()
+        except StartError:
+            for path, text in files.items():
+                path.write_text(text)
+            raise
+        before = self.workers()
         self.process.send_signal(signal.SIGHUP)
+        wait_for(lambda: bool(self.workers() - before), "nginx: a worker with the new configuration",
+                 timeout=timeout, process=self.process, log=self.log)
 
     @property
     def url(self):
@@ -418,13 +534,24 @@ class Nginx:
 # --------------------------------------------------------------------------- the whole stack
 
 
+class ReleaseError(RuntimeError):
+    """A release stopped; the message says at which step, and the old instance still serves."""
+
+
+DEFAULT_SETTLE = 30.0  # seconds: deploy/k8s's minReadySeconds
+
+
 class CourierStack:
     """Postgres, the broker, Asgardian, Iris, Hermes and nginx with the web fronts, started in that
     order and stopped in reverse. `scripts/stack.py` runs it on fixed ports with data kept in var/;
     the browser and ingress tests run it on free ports in a throwaway folder.
 
+    Each service has a stable address, a gRPC and an HTTP port on nginx that forward to whichever
+    instance currently runs (`Nginx.services_configuration`); the services call each other through
+    them, and `release()` swaps an instance behind them without anyone noticing.
+
     `ports=None` picks free ports everywhere; otherwise a dict with keys postgres, kafka, asgardian,
-    iris, hermes ((grpc, http) pairs), web and grpc_ingress."""
+    iris, hermes ((grpc, http) pairs: the stable addresses), web and grpc_ingress."""
 
     def __init__(self, var, bin_dir, ports=None, durable=True, admin_email=None, admin_password=None, env=None,
                  log=lambda line: None, on_first_admin=None):
@@ -440,9 +567,11 @@ class CourierStack:
         self.started = []
         self.pg = self.broker = self.nginx = None
         self.services = {}
-
-    def _service_ports(self, name):
-        return self.ports.get(name, (0, 0))
+        self.addresses = {}  # {"asgardian": (grpc_port, http_port)} on nginx, stable across releases
+        self.releases = {name: 0 for name in SERVICES}
+        self._releasing = threading.Lock()
+        self._candidates = set()  # instances started by a release that is not finished
+        self._stopping = threading.Event()
 
     def start(self):
         try:
@@ -468,69 +597,69 @@ class CourierStack:
         self.say(f"kafka      {self.broker.bootstrap}  Tansu broker (memory storage; the event store refills it)")
         self.pg.prepare_courier_database(bin_dir=self.bin_dir)
 
-        courier = str(self.bin_dir / "courier")
-        logs = var / "logs"
-        # Iris needs Asgardian's address and Asgardian calls Iris, so Iris' gRPC port is fixed before
-        # Asgardian starts; every other service may take a port the kernel picks (reported in its log).
-        iris_grpc = self._service_ports("iris")[0] or free_port()
-        self.ports = {**self.ports, "iris": (iris_grpc, self._service_ports("iris")[1])}
-        grpc_port, http_port = self._service_ports("asgardian")
+        # nginx comes first, as the Services do in a cluster: the stable addresses exist before any
+        # instance, so each service is started with its peers' final addresses. The first instances
+        # get ports chosen here (nginx's upstreams need them); released ones take what the kernel gives.
+        spare = iter(free_ports(12))
+        for name in SERVICES:
+            grpc_port, http_port = self.ports.get(name, (0, 0))
+            self.addresses[name] = (grpc_port or next(spare), http_port or next(spare))
+        first = {name: (next(spare), next(spare)) for name in SERVICES}
+        upstreams = {}
+        for name in SERVICES:
+            upstreams[f"{name.upper()}_GRPC"] = f"127.0.0.1:{first[name][0]}"
+            upstreams[f"{name.upper()}_HTTP"] = f"127.0.0.1:{first[name][1]}"
+        self.nginx = Nginx(var / "nginx", upstreams, http_port=web_port, grpc_port=grpc_ingress_port,
+                           addresses=self.addresses).start()
+        self.started.append(("nginx", self.nginx.stop))
+
+        def address(name):
+            return f"127.0.0.1:{self.addresses[name][0]}"
+
         asgardian_env = {
             "ASGARDIAN_DATABASE_URL": self.pg.url(user="asgardian"),
-            "ASGARDIAN_GRPC_PORT": str(grpc_port),
-            "ASGARDIAN_HTTP_PORT": str(http_port),
             "ASGARDIAN_KEY_FILE": str(var / "asgardian" / "signing-key"),
             "ASGARDIAN_RESET_URL": f"{web_url}/app/recover",
             "COURIER_KAFKA_BOOTSTRAP": self.broker.bootstrap,
-            "COURIER_IRIS_ADDRESS": f"127.0.0.1:{iris_grpc}",
+            "COURIER_IRIS_ADDRESS": address("iris"),
         }
         if self.admin_password:
             asgardian_env["ASGARDIAN_BOOTSTRAP_ADMIN_EMAIL"] = self.admin_email
             asgardian_env["ASGARDIAN_BOOTSTRAP_ADMIN_PASSWORD"] = self.admin_password
-        self._start_service("asgardian", {**asgardian_env, **self.env}, courier, logs)
+        self._start_service("asgardian", asgardian_env, first["asgardian"])
         if self.admin_password and self.on_first_admin:
             self.on_first_admin()
 
-        grpc_port, http_port = self._service_ports("iris")
         self._start_service("iris", {
             "IRIS_DATABASE_URL": self.pg.url(user="iris"),
-            "IRIS_GRPC_PORT": str(grpc_port),
-            "IRIS_HTTP_PORT": str(http_port),
             "IRIS_MAIL_DROP_DIR": str(var / "mail-drop"),
             "IRIS_VAPID_KEY_FILE": str(var / "iris" / "vapid-private-key"),
-            "COURIER_IDENTITY_ADDRESS": self.services["asgardian"].grpc,
-            **self.env,
-        }, courier, logs)
+            "COURIER_IDENTITY_ADDRESS": address("asgardian"),
+        }, first["iris"])
 
-        grpc_port, http_port = self._service_ports("hermes")
         self._start_service("hermes", {
             "HERMES_DATABASE_URL": self.pg.url(user="hermes"),
-            "HERMES_GRPC_PORT": str(grpc_port),
-            "HERMES_HTTP_PORT": str(http_port),
             "HERMES_BUCKET_FOLDER": str(var / "hermes" / "bucket"),
             "HERMES_TRACKING_URL": f"{web_url}/app/tracking",
             "COURIER_KAFKA_BOOTSTRAP": self.broker.bootstrap,
-            "COURIER_IRIS_ADDRESS": self.services["iris"].grpc,
-            "COURIER_IDENTITY_ADDRESS": self.services["asgardian"].grpc,
-            **self.env,
-        }, courier, logs)
+            "COURIER_IRIS_ADDRESS": address("iris"),
+            "COURIER_IDENTITY_ADDRESS": address("asgardian"),
+        }, first["hermes"])
 
-        upstreams = {}
-        for name, service in self.services.items():
-            upstreams[f"{name.upper()}_HTTP"] = f"127.0.0.1:{service.http_port}"
-            upstreams[f"{name.upper()}_GRPC"] = service.grpc
-        self.nginx = Nginx(var / "nginx", upstreams, http_port=web_port, grpc_port=grpc_ingress_port).start()
-        self.started.append(("nginx", self.nginx.stop))
         self.say(f"ingress    web {self.nginx.url}/app/ (people) and {self.nginx.url}/admin/ (admins); "
                  f"gRPC {self.nginx.grpc}")
-        self.say(f"logs       {logs}")
+        self.say(f"logs       {var / 'logs'}")
 
-    def _start_service(self, name, env, executable, logs):
-        service = Service(name, env, logs, executable=executable).start()
+    def _start_service(self, name, env, ports):
+        prefix = name.upper()
+        env = {**env, f"{prefix}_GRPC_PORT": str(ports[0]), f"{prefix}_HTTP_PORT": str(ports[1]), **self.env}
+        service = Service(name, env, self.var / "logs", executable=str(self.bin_dir / "courier")).start()
         self.services[name] = service
-        self.started.append((name.capitalize(), service.stop))
+        self.started.append((name.capitalize(), lambda: self.services[name].stop()))
         extra = {"iris": f"  (mail drop {self.var / 'mail-drop'})", "hermes": f"  (receipts {self.var / 'hermes' / 'bucket'})"}
-        self.say(f"{name:<10} gRPC {service.grpc}  REST {service.http}{extra.get(name, '')}")
+        grpc_port, http_port = self.addresses[name]
+        self.say(f"{name:<10} gRPC 127.0.0.1:{grpc_port}  REST http://127.0.0.1:{http_port}  "
+                 f"(instance pid {service.pid} on :{service.grpc_port}, :{service.http_port}){extra.get(name, '')}")
 
     @property
     def web_url(self):
@@ -540,14 +669,142 @@ class CourierStack:
     def grpc_ingress(self):
         return self.nginx.grpc
 
+    # ----------------------------------------------------------------------- releases
+
+    def release(self, bin_dir, settle=DEFAULT_SETTLE, names=SERVICES, ready_timeout=90.0, say=None):
+        """Replaces the running instance of each service in `names`, one service after the other,
+        with `bin_dir`'s `courier`, the way a Kubernetes rolling update with `maxSurge: 1`,
+        `maxUnavailable: 0` and `minReadySeconds: settle` does:
+
+        1. the new instance starts beside the old one, with the same settings and ports of its own;
+        2. once its `/readyz` answers 200 and its gRPC health is SERVING, nginx's upstream is switched
+           to it (new workers route to it; old workers finish their requests);
+        3. the old instance keeps serving for `settle` seconds (what old connections still send);
+           should the new one exit meanwhile, the upstream goes back to the old one and the release
+           stops;
+        4. the old instance gets SIGTERM: it drains (GOAWAY, in-flight calls finish, streams end so
+           that their clients reconnect, to the new instance) and exits.
+
+        Raises `ReleaseError` when a step fails; the service of that step then still runs its old
+        instance, and services released before it keep their new one. Returns, per service, the
+        old and new PIDs and the old instance's exit code."""
+        say = say or self.say
+        bin_dir = pathlib.Path(bin_dir).resolve()
+        executable = bin_dir / "courier"
+        if not os.access(executable, os.X_OK):
+            raise ReleaseError(f"no executable `courier` in {bin_dir}: give the folder of the new build")
+        unknown = [name for name in names if name not in self.services]
+        if unknown:
+            raise ReleaseError(f"no such service: {', '.join(unknown)} (the services are {', '.join(SERVICES)})")
+        if not self._releasing.acquire(blocking=False):
+            raise ReleaseError("another release is running; try again when it has finished")
+        try:
+            return [self._release_one(name, executable, settle, ready_timeout, say) for name in names]
+        finally:
+            self._releasing.release()
+
+    def _release_one(self, name, executable, settle, ready_timeout, say):
+        old = self.services[name]
+        prefix = name.upper()
+        self.releases[name] += 1
+        new = Service(name, {**old.env, f"{prefix}_GRPC_PORT": "0", f"{prefix}_HTTP_PORT": "0"}, old.directory,
+                      executable=str(executable), log_name=f"{name}-{self.releases[name]}.log")
+        self._candidates.add(new)
+        try:
+            say(f"{name}: starting {executable} beside the old instance (pid {old.pid})")
+            try:
+                new.start(timeout=ready_timeout)
+                self._wait_ready(new, ready_timeout)
+            except StartError as error:
+                new.stop()
+                raise ReleaseError(f"{name}: the new instance (pid {new.pid}) did not become ready, so the old one (pid {old.pid}) "
+                                   f"keeps serving: {error}") from None
+            say(f"{name}: new instance pid {new.pid} is ready (gRPC :{new.grpc_port}, HTTP :{new.http_port}); "
+                "switching nginx to it")
+            try:
+                self._route(name, new)
+            except StartError as error:
+                self._route(name, old)
+                new.stop()
+                raise ReleaseError(f"{name}: nginx did not take the new upstream, so the old instance "
+                                   f"(pid {old.pid}) keeps serving: {error}") from None
+            self.services[name] = new
+            self._candidates.discard(new)
+            say(f"{name}: the old instance (pid {old.pid}) keeps serving its connections for {settle:g} s")
+            deadline = time.monotonic() + settle
+            while (remaining := deadline - time.monotonic()) > 0:
+                if not new.running():
+                    self._route(name, old)
+                    self.services[name] = old
+                    raise ReleaseError(f"{name}: the new instance (pid {new.pid}) exited with {new.process.returncode} "
+                                       f"while settling; nginx routes to the old one (pid {old.pid}) again{tail(new.log)}")
+                if self._stopping.wait(min(remaining, 0.25)):
+                    raise ReleaseError(f"{name}: the stack is stopping; the release was abandoned")
+            say(f"{name}: draining the old instance (pid {old.pid}, SIGTERM)")
+            code = old.stop(timeout=60.0)
+            say(f"{name}: the old instance exited with {code}")
+            return {"service": name, "old_pid": old.pid, "new_pid": new.pid, "old_exit_code": code}
+        finally:
+            if new in self._candidates:
+                self._candidates.discard(new)
+                new.stop()
+
+    def _wait_ready(self, service, timeout):
+        reason = ["not probed yet"]
+
+        def ready():
+            reason[0] = service.readiness()
+            return reason[0] is None
+
+        try:
+            wait_for(ready, f"courier {service.name} (new instance)", timeout=timeout, process=service.process,
+                     log=service.log)
+        except StartError as error:
+            raise StartError(f"{error}\nlast readiness answer: {reason[0]}") from None
+
+    def _route(self, name, service):
+        prefix = name.upper()
+        self.nginx.upstreams[f"{prefix}_GRPC"] = service.grpc
+        self.nginx.upstreams[f"{prefix}_HTTP"] = f"127.0.0.1:{service.http_port}"
+        self.nginx.reload()
+
+    def describe(self, hidden=("PASSWORD", "SECRET", "TOKEN")):
+        """What another process needs to find the running stack: PIDs, addresses and each service's
+        settings (values of variables whose names hint at a secret are left out)."""
+        return {
+            "web": self.web_url,
+            "grpc_ingress": self.grpc_ingress,
+            "postgres": self.pg.port,
+            "kafka": self.broker.bootstrap,
+            "bin_dir": str(self.bin_dir),
+            "nginx": {"pid": self.nginx.process.pid, "directory": str(self.nginx.directory),
+                      "upstreams": dict(self.nginx.upstreams)},
+            "services": {
+                name: {
+                    "pid": service.pid,
+                    "executable": service.executable,
+                    "grpc": f"127.0.0.1:{self.addresses[name][0]}",
+                    "http": f"http://127.0.0.1:{self.addresses[name][1]}",
+                    "instance": {"grpc": service.grpc, "http": service.http},
+                    "log": str(service.log),
+                    "env": {key: ("(hidden)" if any(word in key for word in hidden) else value)
+                            for key, value in service.env.items()},
+                }
+                for name, service in self.services.items()
+            },
+        }
+
     def stopped_on_their_own(self):
         """Names and exit codes of the processes that exited without being asked."""
-        processes = {name: service.process for name, service in self.services.items()}
+        processes = {name: service.process for name, service in list(self.services.items())}
         if self.nginx is not None:
             processes["nginx"] = self.nginx.process
         return [(name, p.returncode) for name, p in processes.items() if p is not None and p.poll() is not None]
 
     def stop(self):
+        self._stopping.set()
+        for candidate in list(self._candidates):
+            candidate.stop()
         while self.started:
             name, stopper = self.started.pop()
             self.say(f"stopping {name}")

@@ -4,13 +4,20 @@ broker, Asgardian, Iris, Hermes and nginx serving the web fronts.
 By default everything lives under var/ in the checkout (the Postgres data is kept between runs, the
 mail drop, the keys, the logs) and the ports are fixed so that bookmarks keep working. Every server
 listens on 127.0.0.1 only. Started by scripts/run.sh after setup and build.
+
+While it runs, `var/stack.json` says where everything is (PIDs, addresses, each service's settings)
+and `var/stack.sock` takes commands from scripts/release.py: the new instances a release starts are
+this process's children, so Ctrl-C stops them like the first ones.
 """
 
 import argparse
+import json
 import os
 import pathlib
 import secrets
 import signal
+import socket
+import socketserver
 import sys
 import threading
 
@@ -20,6 +27,8 @@ import courier_stack as stack  # noqa: E402
 FIXED_PORTS = {
     "postgres": int(os.environ.get("COURIER_PG_PORT", 55432)),
     "kafka": int(os.environ.get("COURIER_KAFKA_PORT", 59092)),
+    # Each service's (gRPC, HTTP) address, held by nginx for whichever instance runs (instances
+    # themselves take free ports, so that a release can start the next one beside them).
     "asgardian": (50051, 8081),
     "iris": (50052, 8082),
     "hermes": (50053, 8083),
@@ -35,6 +44,79 @@ def first_admin_password(var):
     if (var / "asgardian" / "first-admin-created").exists():
         return None
     return secrets.token_urlsafe(12)
+
+
+def write_state(courier, path, control):
+    """Writes the running stack's description atomically (readers never see half a file)."""
+    state = {"pid": os.getpid(), "control": str(control), **courier.describe()}
+    temporary = path.with_suffix(".json.tmp")
+    temporary.write_text(json.dumps(state, indent=2) + "\n")
+    temporary.chmod(0o600)
+    temporary.replace(path)
+
+
+class ControlServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+    """`var/stack.sock`: one JSON request line per connection, answered with JSON lines: progress
+    (`{"say": ...}`) and a last line with `ok` and the result or the error."""
+
+    daemon_threads = True
+
+    def __init__(self, path, courier, state_path):
+        self.courier = courier
+        self.state_path = state_path
+        if path.exists():
+            probe = socket.socket(socket.AF_UNIX)
+            try:
+                probe.connect(str(path))
+                raise stack.StartError(f"another stack already runs with {path.parent} (its control socket answers)")
+            except OSError:
+                path.unlink()  # left behind by a stack that did not stop cleanly
+            finally:
+                probe.close()
+        super().__init__(str(path), ControlHandler)
+        path.chmod(0o600)
+
+
+class ControlHandler(socketserver.StreamRequestHandler):
+    def send(self, **message):
+        try:
+            self.wfile.write((json.dumps(message) + "\n").encode())
+            self.wfile.flush()
+        except OSError:
+            pass  # the client went away; the release goes on
+
+    def handle(self):
+        try:
+            request = json.loads(self.rfile.readline() or b"{}")
+        except ValueError:
+            return self.send(ok=False, error="the request is not a JSON line")
+        if request.get("command") != "release":
+            return self.send(ok=False, error=f"unknown command {request.get('command')!r} (known: release)")
+        courier = self.server.courier
+
+        def say(line):
+            print(f"release: {line}", flush=True)
+            self.send(say=line)
+
+        try:
+            settle = float(request.get("settle", stack.DEFAULT_SETTLE))
+            if settle < 0:
+                raise ValueError
+        except (TypeError, ValueError):
+            return self.send(ok=False, error=f"settle must be a number of seconds >= 0, not {request.get('settle')!r}")
+        try:
+            result = courier.release(request.get("bin_dir") or str(courier.bin_dir), settle=settle,
+                                     names=request.get("services") or stack.SERVICES, say=say)
+        except stack.ReleaseError as error:
+            print(f"release: {error}", file=sys.stderr, flush=True)
+            self.send(ok=False, error=str(error))
+        except Exception as error:  # noqa: BLE001 - the client must hear about it, not just this terminal
+            print(f"release: unexpected {type(error).__name__}: {error}", file=sys.stderr, flush=True)
+            self.send(ok=False, error=f"unexpected {type(error).__name__}: {error}; see the stack's output")
+        else:
+            self.send(ok=True, released=result)
+        finally:
+            write_state(courier, self.server.state_path, self.server.server_address)
 
 
 def main():
@@ -70,9 +152,18 @@ def main():
     except stack.StartError as error:
         print(f"run: {error}", file=sys.stderr)
         return 1
+    state_path, control_path = var / "stack.json", var / "stack.sock"
+    try:
+        control = ControlServer(control_path, courier, state_path)
+    except (stack.StartError, OSError) as error:
+        print(f"run: control socket {control_path}: {error}", file=sys.stderr)
+        courier.stop()
+        return 1
+    threading.Thread(target=control.serve_forever, daemon=True).start()
+    write_state(courier, state_path, control_path)
     try:
         print(f"\nCourier is running at {courier.web_url}/app/ (admins: {courier.web_url}/admin/). "
-              "Ctrl-C stops everything.", flush=True)
+              "Ctrl-C stops everything; scripts/release.py releases a new build.", flush=True)
         while not stop.is_set():
             ended = courier.stopped_on_their_own()
             if ended:
@@ -83,6 +174,10 @@ def main():
             stop.wait(1.0)
         return 0
     finally:
+        control.shutdown()
+        control.server_close()
+        control_path.unlink(missing_ok=True)
+        state_path.unlink(missing_ok=True)
         courier.stop()
 
 
