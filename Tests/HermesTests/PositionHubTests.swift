@@ -36,6 +36,23 @@ struct PositionHubTests {
     #expect(feed.overflowed)
   }
 
+  @Test("shutting down ends every open feed after what it holds, and feeds opened later at once")
+  func shutDownEndsFeeds() async throws {
+    let hub = PositionHub()
+    let (_, payloads) = try #require(hub.openPayloadFeed(user: "u", codes: ["AAAAAAAAAAAA"], limit: 5, buffer: 10))
+    let (_, deliverers) = hub.openDelivererFeed(ids: [], buffer: 10)
+    hub.deliver(Self.update("AAAAAAAAAAAA"))
+    #expect(!hub.isShuttingDown)
+    hub.shutDown()
+    #expect(hub.isShuttingDown)
+    var seen = 0
+    for await _ in payloads.stream { seen += 1 }
+    #expect(seen == 1 && !payloads.overflowed)
+    for await _ in deliverers.stream { Issue.record("no deliverer position was sent") }
+    let (_, late) = hub.openDelivererFeed(ids: [], buffer: 10)
+    for await _ in late.stream { Issue.record("a feed opened after shutdown must end at once") }
+  }
+
   @Test("deliverer feeds: all deliverers, or only the named ones")
   func delivererFeeds() async {
     let hub = PositionHub()

@@ -99,6 +99,7 @@ package enum HermesApp {
         Loop { try await hub.run(pool: pool) },
       ],
       readiness: { (try? await pool.query("SELECT 1")) != nil },
+      onDrain: { hub.shutDown() },
       logger: logger)
     do {
       try await server.run()

@@ -6,6 +6,9 @@ import Postgres
 import SwiftProtobuf
 
 extension HermesCore {
+  /// How a watch ends when this process drains: the client reconnects, to another process.
+  static let shuttingDown = RPCError(code: .unavailable, message: "the server is shutting down; reconnect")
+
   /// Streams the caller's followed payloads: their current state, then every change, until the
   /// client goes away (TrackingService.WatchPayloadPositions).
   package func watchPayloads(
@@ -40,6 +43,7 @@ extension HermesCore {
     }
     for payload in current { try await write(payload.update) }
     for await update in feed.stream { try await write(update) }
+    if hub.isShuttingDown { throw Self.shuttingDown }
     if feed.overflowed {
       throw RPCError(code: .resourceExhausted, message: "you read so slowly that \(configuration.payloadWatchBuffer) updates were waiting; reconnect")
     }
@@ -81,6 +85,7 @@ extension HermesCore {
       try await write(position)
     }
     for await position in feed.stream { try await write(position) }
+    if hub.isShuttingDown { throw Self.shuttingDown }
     if feed.overflowed {
       throw RPCError(code: .resourceExhausted, message: "you read so slowly that \(configuration.delivererWatchBuffer) positions were waiting; reconnect")
     }

@@ -46,9 +46,11 @@ package final class PositionHub: Sendable {
     var payloadFeeds: [UUID: Feed<Courier_Hermes_V1_WatchPayloadPositionsResponse>] = [:]
     var delivererFeeds: [UUID: Feed<Courier_Hermes_V1_WatchDelivererPositionsResponse>] = [:]
     var streamsPerUser: [String: Int] = [:]
+    var closed = false
   }
 
   private let state = Mutex(State())
+  private let draining = Atomic(false)
   private let logger: Logger
 
   package init(logger: Logger = Logger(label: "courier.hermes.positions")) {
@@ -120,6 +122,7 @@ package final class PositionHub: Sendable {
       let feed = Feed<Courier_Hermes_V1_WatchPayloadPositionsResponse>(buffer: buffer) { codes.contains($0.payloadTrackingCode) }
       let id = UUID()
       state.payloadFeeds[id] = feed
+      if state.closed { feed.continuation.finish() }
       return (id, feed)
     }
   }
@@ -134,8 +137,25 @@ package final class PositionHub: Sendable {
       }
       let id = UUID()
       state.delivererFeeds[id] = feed
+      if state.closed { feed.continuation.finish() }
       return (id, feed)
     }
+  }
+
+  /// True once ``shutDown()`` ran: a stream whose feed ended then ends with UNAVAILABLE.
+  package var isShuttingDown: Bool { draining.load(ordering: .acquiring) }
+
+  /// Ends every open feed, so that watchers learn at once that this process is going and reconnect
+  /// to another one, instead of waiting out the shutdown grace. Called when the server starts
+  /// draining; feeds opened afterwards end at once.
+  package func shutDown() {
+    draining.store(true, ordering: .releasing)
+    let continuations = state.withLock { state in
+      state.closed = true
+      return state.payloadFeeds.values.map { $0.continuation.finish }
+        + state.delivererFeeds.values.map { $0.continuation.finish }
+    }
+    for finish in continuations { finish() }
   }
 
   /// Closes a feed opened by either `open` call.
