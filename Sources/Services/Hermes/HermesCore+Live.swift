@@ -108,6 +108,9 @@ extension HermesCore {
           for try await fix in fixes {
             guard await handOver.give(fix) else { return }
           }
+          // A request stream can end without an error when the handler is cancelled; the fixes
+          // after that point never arrived, so the call must not end as if it were complete.
+          try Task.checkCancellation()
           handOver.finish()
         } catch {
           handOver.finish(throwing: error)
@@ -138,6 +141,7 @@ extension HermesCore {
         throw error
       }
       try await group.waitForAll()
+      try Task.checkCancellation()
       return response
     }
   }

@@ -17,6 +17,7 @@ And a build that does not become ready: the release stops with an error that nam
 and quotes the new instance's log, and the old instance keeps serving.
 """
 
+import collections
 import datetime
 import json
 import os
@@ -74,6 +75,31 @@ class Ledger:
             return sum(1 for entry in self.entries if entry[0] == kind)
 
 
+RESENT = collections.Counter()  # requests resent once after their kept-alive connection closed
+
+
+def browser_like_session():
+    """A requests session that does what browsers and HTTP libraries do with persistent connections
+    (RFC 9112, section 9.3.1): a request sent on a kept-alive connection that the server closes
+    before any answer is sent again once, on a new connection. nginx's reload closes the idle
+    connections of its old workers, so a client can meet this at any moment of a release; a request
+    that got any answer is never resent, so a failure the release causes still counts."""
+    from requests.adapters import HTTPAdapter
+    from urllib3.util.retry import Retry
+
+    session = requests.Session()
+    retry = Retry(total=1, connect=1, read=1, status=0, other=0, redirect=0, allowed_methods=None,
+                  raise_on_status=False, respect_retry_after_header=False)
+    session.mount("http://", HTTPAdapter(max_retries=retry))
+
+    def note(response, *args, **kwargs):
+        if response.raw is not None and getattr(response.raw, "retries", None) and response.raw.retries.history:
+            RESENT[f"{response.request.method} {response.request.path_url}"] += 1
+
+    session.hooks["response"].append(note)
+    return session
+
+
 def expect(response, status=200):
     if response.status_code != status:
         return f"{response.request.method} {response.request.path_url} answered {response.status_code}: {response.text[:300]}"
@@ -81,7 +107,7 @@ def expect(response, status=200):
 
 
 def rest_asgardian(web, email, password, ledger, stop):
-    session = requests.Session()
+    session = browser_like_session()
     while not stop.is_set():
         token = {}
 
@@ -101,7 +127,7 @@ def rest_asgardian(web, email, password, ledger, stop):
 
 
 def rest_reads(web, token, ledger, stop):
-    session = requests.Session()
+    session = browser_like_session()
     bearer = {"Authorization": f"Bearer {token}"}
     while not stop.is_set():
         ledger.call("iris vapid key", lambda: expect(session.get(f"{web}/notifications/push/vapid-public-key", timeout=30)))
@@ -281,7 +307,8 @@ def test_release_of_every_service_under_load_loses_nothing(courier, admin, world
             thread.join(timeout=60)
     assert not any(thread.is_alive() for thread in threads), "a load thread did not finish"
 
-    print(f"\nrelease under load: {ledger.describe(finished)}; SSE opened {live.opened} times")
+    print(f"\nrelease under load: {ledger.describe(finished)}; SSE opened {live.opened} times; "
+          f"resent once after a closed kept-alive connection: {dict(RESENT) or 'none'}")
     print("\n".join(f"{t - steps[0][0]:6.2f} s  {line}" for t, line in steps))
     print(f"SSE streams ended at {[round(t - steps[0][0], 2) for t in live.ended]} s")
     print("".join(line for line in old["hermes"].lines if "shutting down" in line or "deliverers/live" in line))
