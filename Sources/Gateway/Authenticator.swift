@@ -25,20 +25,13 @@ public struct StaticTokenAuthenticator: Authenticator {
 }
 
 /// Remembers another authenticator's answers for a short time: accepted tokens for `ttl`, rejected
-/// ones for `negativeTTL`. Errors are never cached. At most `capacity` tokens are kept; when full,
-/// expired entries are dropped first and then the whole cache.
+/// ones for `negativeTTL`. Errors are never cached. At most `capacity` tokens are kept (see
+/// ``ExpiringCache``).
 public final class CachingAuthenticator: Authenticator {
-  private struct Entry {
-    var caller: Caller?
-    var expires: ContinuousClock.Instant
-  }
-
   private let upstream: any Authenticator
   private let ttl: Duration
   private let negativeTTL: Duration
-  private let capacity: Int
-  private let now: @Sendable () -> ContinuousClock.Instant
-  private let entries = Mutex<[String: Entry]>([:])
+  private let cache: ExpiringCache<String, Caller?>
 
   /// - Parameter now: the clock; tests pass their own to move time without waiting.
   public init(
@@ -51,25 +44,12 @@ public final class CachingAuthenticator: Authenticator {
     self.upstream = upstream
     self.ttl = ttl
     self.negativeTTL = negativeTTL
-    self.capacity = capacity
-    self.now = now
+    self.cache = ExpiringCache(capacity: capacity, now: now)
   }
 
   public func authenticate(bearerToken: String) async throws -> Caller? {
-    let instant = now()
-    if let entry = entries.withLock({ $0[bearerToken] }), entry.expires > instant {
-      return entry.caller
+    try await cache.value(for: bearerToken, lifetime: { $0 == nil ? negativeTTL : ttl }) {
+      try await upstream.authenticate(bearerToken: bearerToken)
     }
-    let caller = try await upstream.authenticate(bearerToken: bearerToken)
-    let entry = Entry(caller: caller, expires: now() + (caller == nil ? negativeTTL : ttl))
-    entries.withLock { cache in
-      if cache.count >= capacity {
-        let current = now()
-        cache = cache.filter { $0.value.expires > current }
-        if cache.count >= capacity { cache.removeAll(keepingCapacity: true) }
-      }
-      cache[bearerToken] = entry
-    }
-    return caller
   }
 }

@@ -1,6 +1,6 @@
 package import Generated
 package import GRPCCore
-import Synchronization
+import Gateway
 
 /// Reads Asgardian users. Production: ``IdentityServiceUserDirectory`` (Asgardian's
 /// IdentityService.GetUserData over gRPC); unit tests use an in-process fake.
@@ -38,38 +38,20 @@ package struct IdentityServiceUserDirectory<Transport: ClientTransport>: UserDir
 /// one subscriber asks Asgardian once rather than once per event. A change to a user (disabled,
 /// notifications turned off, new address) is seen within `ttl`; failures are not remembered.
 package final class CachingUserDirectory: UserDirectory {
-  private struct Entry {
-    var user: Courier_Asgardian_V1_User?
-    var expires: ContinuousClock.Instant
-  }
-
   private let base: any UserDirectory
   private let ttl: Duration
-  private let capacity: Int
-  private let entries = Mutex<[String: Entry]>([:])
+  private let cache: ExpiringCache<String, Courier_Asgardian_V1_User?>
 
   /// - Parameters:
   ///   - ttl: how long an answer is reused: 5 s by default.
-  ///   - capacity: users remembered at most; when full, expired entries go, then everything.
+  ///   - capacity: users remembered at most (see ``ExpiringCache``).
   package init(_ base: any UserDirectory, ttl: Duration = .seconds(5), capacity: Int = 10_000) {
     self.base = base
     self.ttl = ttl
-    self.capacity = capacity
+    self.cache = ExpiringCache(capacity: capacity)
   }
 
   package func user(id: String) async throws -> Courier_Asgardian_V1_User? {
-    let now = ContinuousClock.now
-    if let entry = entries.withLock({ $0[id] }), entry.expires > now {
-      return entry.user
-    }
-    let user = try await base.user(id: id)
-    entries.withLock { entries in
-      if entries.count >= capacity {
-        entries = entries.filter { $0.value.expires > now }
-        if entries.count >= capacity { entries.removeAll(keepingCapacity: true) }
-      }
-      entries[id] = Entry(user: user, expires: now + ttl)
-    }
-    return user
+    try await cache.value(for: id, lifetime: { _ in ttl }) { try await base.user(id: id) }
   }
 }
