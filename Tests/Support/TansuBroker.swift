@@ -122,7 +122,25 @@ package final class TansuBroker: @unchecked Sendable {
         try? FileManager.default.removeItem(atPath: logPath)
     }
 
-    /// Runs `body` against a fresh broker and kills the broker afterwards.
+    /// An error of a test body, with what became of the broker it ran against: whether it was still
+    /// running and the end of its log (a test that fails on a dead broker says so).
+    package struct TestError: Error, CustomStringConvertible {
+        package var underlying: any Error
+        package var broker: String
+        package var description: String { "\(underlying) [broker: \(broker)]" }
+    }
+
+    /// Whether the broker runs, or how it ended, and the last part of its log.
+    package func postMortem() -> String {
+        let state = process.isRunning
+            ? "running on 127.0.0.1:\(port)"
+            : "exited with status \(process.terminationStatus) (\(process.terminationReason == .uncaughtSignal ? "signal" : "exit")) on 127.0.0.1:\(port)"
+        let log = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
+        return log.isEmpty ? state : state + "; log ends with: " + log.suffix(1500)
+    }
+
+    /// Runs `body` against a fresh broker and kills the broker afterwards. A failure carries the
+    /// broker's post-mortem.
     package static func with<T>(_ body: (TansuBroker) async throws -> T) async throws -> T {
         let broker = try await start()
         do {
@@ -130,8 +148,9 @@ package final class TansuBroker: @unchecked Sendable {
             broker.stop()
             return result
         } catch {
+            let report = broker.postMortem()
             broker.stop()
-            throw error
+            throw TestError(underlying: error, broker: report)
         }
     }
 }
