@@ -430,7 +430,7 @@ class Nginx:
         # local stack's workers keep root's identity instead. Images run nginx unprivileged.
         user = "user root root;\n" if os.geteuid() == 0 else ""
         (self.directory / "nginx.conf").write_text(
-            f"{user}worker_processes 1;\npid {self.directory / 'nginx.pid'};\nerror_log {self.log} warn;\n"
+            f"{user}worker_processes 1;\npid {self.directory / 'nginx.pid'};\nerror_log {self.log} {os.environ.get('COURIER_NGINX_LOG_LEVEL', 'warn')};\n"
             "events { worker_connections 1024; }\n"
             "http {\n"
             "    include /etc/nginx/mime.types;\n"
