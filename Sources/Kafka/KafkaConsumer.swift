@@ -293,7 +293,15 @@ public final class KafkaConsumer: Sendable {
         let longTimeout = config.rebalanceTimeout + config.sessionTimeout + cluster.configuration.requestTimeout
         // What the last failed round saw, so that giving up says why.
         var lastProblem = "none"
-        for _ in 0..<100 {
+        let started = ContinuousClock.now
+        var warned = false
+        for round in 0..<100 {
+            logger.debug("joining", metadata: ["group": "\(groupId)", "round": "\(round)", "step": "\(action)", "last_problem": "\(lastProblem)"])
+            if !warned, ContinuousClock.now - started > config.rebalanceTimeout {
+                warned = true
+                logger.warning("still joining the consumer group", metadata: [
+                    "group": "\(groupId)", "seconds": "\((ContinuousClock.now - started).components.seconds)", "last_problem": "\(lastProblem)"])
+            }
             do {
                 switch action {
                 case .join(let memberId):
