@@ -18,10 +18,13 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 PG_BIN = pathlib.Path("/usr/lib/postgresql/15/bin")
 SERVICES = ("asgardian", "iris", "hermes")
+# The Kafka consumer groups each service runs (Iris consumes none); a release waits for them.
+CONSUMER_GROUPS = {"asgardian": ("asgardian",), "hermes": ("hermes",)}
 
 
 class StartError(RuntimeError):
@@ -719,8 +722,15 @@ class CourierStack:
                 new.stop()
                 raise ReleaseError(f"{name}: the new instance (pid {new.pid}) did not become ready, so the old one (pid {old.pid}) "
                                    f"keeps serving: {error}") from None
-            say(f"{name}: new instance pid {new.pid} is ready (gRPC :{new.grpc_port}, HTTP :{new.http_port}); "
-                "switching nginx to it")
+            try:
+                groups = self._wait_consumers(new, ready_timeout)
+            except StartError as error:
+                new.stop()
+                raise ReleaseError(f"{name}: the new instance (pid {new.pid}) did not join its consumer groups, so the old "
+                                   f"one (pid {old.pid}) keeps serving: {error}") from None
+            consumers = f"its consumer group {', '.join(groups)} owns partitions" if groups else "it consumes no events"
+            say(f"{name}: new instance pid {new.pid} is ready (gRPC :{new.grpc_port}, HTTP :{new.http_port}) and "
+                f"{consumers}; switching nginx to it")
             try:
                 self._route(name, new)
             except StartError as error:
@@ -761,6 +771,34 @@ class CourierStack:
                      log=service.log)
         except StartError as error:
             raise StartError(f"{error}\nlast readiness answer: {reason[0]}") from None
+
+    def _wait_consumers(self, service, timeout):
+        """Waits until each consumer group of the new instance (`CONSUMER_GROUPS`) owns partitions (its metric
+        `courier_consumer_partitions` is above 0): the group has settled with both instances in it.
+        Draining the old instance while the group still rebalances can strand it on some brokers
+        (Tansu keeps a leader that leaves mid-rebalance and then never assigns), and on Kafka it
+        costs a second rebalance. Returns the groups."""
+        seen = {}
+
+        def joined():
+            try:
+                with urllib.request.urlopen(f"{service.http}/metrics", timeout=2) as answer:
+                    text = answer.read().decode("utf-8", "replace")
+            except OSError:
+                return False
+            seen.clear()
+            for line in text.splitlines():
+                if line.startswith("courier_consumer_partitions{"):
+                    group = line.split('group="', 1)[1].split('"', 1)[0]
+                    seen[group] = float(line.rsplit(" ", 1)[1])
+            return all(seen.get(group, 0) > 0 for group in CONSUMER_GROUPS.get(service.name, ()))
+
+        try:
+            wait_for(joined, f"courier {service.name} (new instance) joining its consumer groups", timeout=timeout,
+                     process=service.process, log=service.log)
+        except StartError as error:
+            raise StartError(f"{error}\npartitions owned per group: {seen}") from None
+        return list(CONSUMER_GROUPS.get(service.name, ()))
 
     def _route(self, name, service):
         prefix = name.upper()

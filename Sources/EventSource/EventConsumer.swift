@@ -103,6 +103,7 @@ public final class EventConsumer: Sendable {
         continue
       }
       EventMetrics.lag(group: configuration.group, consumer.lag())
+      EventMetrics.partitions(group: configuration.group, consumer.assignment.count)
       if batch.isEmpty { continue }
       do {
         try await handle(batch)

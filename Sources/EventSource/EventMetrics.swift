@@ -33,6 +33,13 @@ enum EventMetrics {
     for outcome in ["processed", "skipped", "failed", "dead_lettered"] {
       handled(group: group, outcome: outcome, count: 0)
     }
+    partitions(group: group, 0)
+  }
+
+  /// How many partitions this process's member of the group owns (0 until it has joined): a
+  /// release waits for it before draining the old instance.
+  static func partitions(group: String, _ count: Int) {
+    Gauge(label: "courier_consumer_partitions", dimensions: [("group", group)]).record(count)
   }
 
   static func handled(group: String, outcome: String, count: Int = 1) {
