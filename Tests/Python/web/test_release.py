@@ -168,7 +168,7 @@ class Deliverer:
         return [latitude for answered, latitudes in list(self.reported) if answered > moment for latitude in latitudes]
 
     def fixes(self, count):
-        latitudes = []
+        requests_, latitudes = [], []
         for _ in range(count):
             self.clock += datetime.timedelta(seconds=2)  # Hermes keeps fixes at least 1 s apart
             self.latitude = round(self.latitude + 0.0002, 4)
@@ -178,24 +178,42 @@ class Deliverer:
             request.location.point.longitude = 13.4050
             request.location.accuracy_meters = 5.0
             request.location.recorded_at.FromDatetime(self.clock.replace(tzinfo=None))
-            yield request
-        self.reported_latitudes = latitudes
+            requests_.append(request)
+        return requests_, latitudes
 
     def run(self, ledger, stop):
-        with grpc.insecure_channel(self.address) as channel:
+        # grpcio's transparent retry (gRFC A6) replays a call that met a GOAWAY before the server saw it.
+        # For a client stream that had begun sending, grpcio 1.76 was seen to replay it without its first
+        # message: nginx logged 2 of 3 messages arriving on the new connection and Hermes answered
+        # accepted_count 2, correctly. A device must not trust that path: retries are off, and a call
+        # that fails UNAVAILABLE is sent again once, whole, by the caller (a fix that did arrive
+        # the first time would come back rejected as not newer, so a resend cannot hide a loss).
+        options = [("grpc.enable_retries", 0)]
+        with grpc.insecure_channel(self.address, options=options) as channel:
             stub = self.pb.hermes_grpc.DelivererServiceStub(channel)
             while not stop.is_set():
                 self.report(stub, ledger)
                 stop.wait(PACE)
 
     def report(self, stub, ledger, count=3):
-        def call():
+        fixes, latitudes = self.fixes(count)
+
+        def send():
             request_id = uuid.uuid4().hex
             metadata = (("authorization", f"Bearer {self.token}"), ("x-request-id", request_id))
-            reply = stub.ReportLocation(self.fixes(count), metadata=metadata, timeout=30)
+            return request_id, stub.ReportLocation(iter(fixes), metadata=metadata, timeout=30)
+
+        def call():
+            try:
+                request_id, reply = send()
+            except grpc.RpcError as error:
+                if error.code() != grpc.StatusCode.UNAVAILABLE:
+                    raise
+                RESENT[f"gRPC ReportLocation after UNAVAILABLE: {error.details()}"] += 1
+                request_id, reply = send()
             self.sent += count
             self.accepted += reply.accepted_count
-            self.reported.append((time.monotonic(), self.reported_latitudes))
+            self.reported.append((time.monotonic(), latitudes))
             if (reply.accepted_count, reply.rejected_count) != (count, 0):
                 return (f"ReportLocation: {reply.accepted_count} accepted, {reply.rejected_count} rejected "
                         f"(request id {request_id}): {reply}")
@@ -320,14 +338,11 @@ def test_release_of_every_service_under_load_loses_nothing(courier, admin, world
     print(f"SSE streams ended at {[round(t - steps[0][0], 2) for t in live.ended]} s")
     print("".join(line for line in old["hermes"].lines if "shutting down" in line or "deliverers/live" in line))
     failures = ledger.failures()
-    # Known defect, under investigation: now and then a ReportLocation stream that is in flight on the
-    # old Hermes while it drains is answered OK with one fix fewer than it carried. It is reported
-    # as an expected failure with its details; any other failure still fails the test.
-    lost = [f for f in failures if f[0] == "hermes grpc fixes" and re.match(r"ReportLocation: \d+ accepted, 0 rejected", f[1])]
-    others = [f for f in failures if f not in lost]
-    assert not others, f"{len(others)} of {len(ledger.entries)} requests failed during the release: {others[:10]}"
-    if lost:
-        ids = set(re.findall(r"request id ([0-9a-f]{32})", " ".join(f[1] for f in lost)))
+    if failures:
+        # A ReportLocation answered with fewer fixes than it carried is traced through nginx's access log
+        # (request_length counts what the client sent) and both Hermes instances' logs; with
+        # COURIER_NGINX_LOG_LEVEL=debug the frame-by-frame log is kept in the artifacts folder.
+        ids = set(re.findall(r"request id ([0-9a-f]{32})", " ".join(f[1] for f in failures)))
         access = (courier.nginx.directory / "access.log").read_text(errors="replace").splitlines()
         hermes = ([f"old Hermes: {line}" for line in old["hermes"].lines]
                   + [f"new Hermes: {line}" for line in courier.services["hermes"].lines])
@@ -337,15 +352,11 @@ def test_release_of_every_service_under_load_loses_nothing(courier, admin, world
                                       for entry in (json.loads(line) for line in access if line.startswith("{"))
                                       if entry.get("path", "").endswith("/ReportLocation"))
         trace.append(f"ReportLocation (request_length, upstream) counts: {dict(lengths)}")
-        errors = courier.nginx.log.read_text(errors="replace").splitlines() if courier.nginx.log.exists() else []
-        trace += [line for line in errors if "upstream" in line][-10:]
-        if os.environ.get("COURIER_NGINX_LOG_LEVEL") == "debug":  # keep the frame-by-frame log for a look
+        if ids and os.environ.get("COURIER_NGINX_LOG_LEVEL") == "debug":
             ARTIFACTS.mkdir(parents=True, exist_ok=True)
             shutil.copy(courier.nginx.log, ARTIFACTS / f"nginx-release-{'-'.join(sorted(ids))}.log")
-            for name, service in (("old", old["hermes"]), ("new", courier.services["hermes"])):
-                (ARTIFACTS / f"hermes-{name}-{'-'.join(sorted(ids))}.log").write_text("".join(service.lines))
-        pytest.xfail(f"known defect: {len(lost)} ReportLocation call(s) on the draining Hermes answered OK "
-                     f"with a fix missing: {lost[:3]}; what nginx and Hermes logged of them: {trace}")
+        raise AssertionError(f"{len(failures)} of {len(ledger.entries)} requests failed during the release: "
+                             f"{failures[:10]}; traced: {trace}")
     assert not live.problems, live.problems
     assert deliverer.sent > 0 and deliverer.accepted == deliverer.sent, (deliverer.accepted, deliverer.sent)
 
@@ -389,11 +400,19 @@ def test_release_of_every_service_under_load_loses_nothing(courier, admin, world
         if not missing and total:
             break
         if time.monotonic() >= deadline:
-            consumer_log = [line for service in (old["hermes"], courier.services["hermes"]) for line in service.lines
-                            if "event-source" in line and '"level":"info"' not in line]
+            new_hermes = courier.services["hermes"]
+            warnings = [f"{name}: {line.strip()}" for name, service in (("old", old["hermes"]), ("new", new_hermes))
+                        for line in service.lines if '"level":"info"' not in line and "stream failed" not in line]
+            metrics = requests.get(f"http://127.0.0.1:{new_hermes.http_port}/metrics", timeout=10).text
+            consumer = [line for line in metrics.splitlines()
+                        if line.startswith(("courier_consumer_lag", "courier_events_handled_total", "courier_outbox"))]
+            ARTIFACTS.mkdir(parents=True, exist_ok=True)
+            for name, service in (("old", old["hermes"]), ("new", new_hermes)):
+                (ARTIFACTS / f"release-unprocessed-hermes-{name}.log").write_text("".join(service.lines))
+            shutil.copy(courier.broker.log, ARTIFACTS / "release-unprocessed-tansu.log")
             raise AssertionError(f"{len(missing)} of {total} location events not processed by hermes "
                                  f"(id, delivery, published, seq, appended): {missing[:10]}; "
-                                 f"Hermes' event-source warnings: {consumer_log[-20:]}")
+                                 f"Hermes' warnings: {warnings[-20:]}; the new Hermes' consumer metrics: {consumer}")
         time.sleep(0.2)
 
 
