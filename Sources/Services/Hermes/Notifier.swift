@@ -15,6 +15,21 @@ package struct TrackingNotice: Sendable, Hashable {
   package var status: Courier_Hermes_V1_DeliveryPayloadStatus
   /// The subscriber's tracking page.
   package var trackingURL: String
+  /// What the notice tells.
+  package var kind: Kind = .moved
+
+  /// What a notice tells. `moved` goes out on every position; the others once per subscriber and
+  /// payload.
+  package enum Kind: String, Sendable, Hashable {
+    /// The payload has a new position.
+    case moved
+    /// The payload is about to arrive (near its destination, or due soon).
+    case arriving
+    /// The payload was delivered.
+    case delivered
+    /// The payload could not be delivered.
+    case failed
+  }
 
   /// The human name of the status, as mails and pushes say it.
   package var statusText: String {
@@ -28,15 +43,26 @@ package struct TrackingNotice: Sendable, Hashable {
     }
   }
 
-  /// The Iris push request: replaces the payload's previous notification (tag `payload:<code>`).
+  /// What the notice says the payload's state is, in mails and push titles.
+  package var headline: String {
+    kind == .arriving ? "arriving soon" : statusText
+  }
+
+  /// The Iris push request. It replaces the payload's previous notification (tag `payload:<code>`),
+  /// except "arriving soon", which stays next to it (tag `arriving:<code>`).
   package var pushRequest: Courier_Iris_V1_SendPushNotificationRequest {
     var request = Courier_Iris_V1_SendPushNotificationRequest()
     request.idempotencyKey = idempotencyKey
     request.userID = userID
-    request.title = "\(payloadTitle): \(statusText)"
-    request.body = "Your delivery \(trackingCode) has moved."
+    request.title = "\(payloadTitle): \(headline)"
+    switch kind {
+    case .moved: request.body = "Your delivery \(trackingCode) has moved."
+    case .arriving: request.body = "Your delivery \(trackingCode) is about to arrive."
+    case .delivered: request.body = "Your delivery \(trackingCode) was delivered."
+    case .failed: request.body = "Your delivery \(trackingCode) could not be delivered."
+    }
     request.url = Self.pushLink(trackingURL)
-    request.tag = "payload:\(trackingCode)"
+    request.tag = kind == .arriving ? "arriving:\(trackingCode)" : "payload:\(trackingCode)"
     return request
   }
 
@@ -58,7 +84,7 @@ package struct TrackingNotice: Sendable, Hashable {
     var template = Courier_Iris_V1_MailTemplate()
     template.name = "payload-update"
     let variables = [
-      ("display_name", displayName), ("payload_title", payloadTitle), ("status", statusText),
+      ("display_name", displayName), ("payload_title", payloadTitle), ("status", headline),
       ("tracking_code", trackingCode), ("tracking_url", trackingURL),
     ]
     template.variables = variables.map { name, value in

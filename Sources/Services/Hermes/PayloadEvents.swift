@@ -14,7 +14,11 @@ import SwiftProtobuf
 ///   once per subscriber and payload per ``HermesConfiguration/mailInterval`` of event time, and
 ///   always when the payload's status differs from the one last mailed. Disabled and deleted users
 ///   and users who turned a channel off get nothing on it.
+///   It also keeps the payload's arrival estimate (``ArrivalEstimator``) from the newest fix, and
+///   when the payload is about to arrive tells each subscriber once, by push and mail.
 /// - `DeliveryPayloadRegistered`: renders the receipt PDF, puts it in the bucket and records it.
+/// - `DeliveryPayloadStatusChanged`: tells each subscriber once, by push and mail, that the payload
+///   was DELIVERED or FAILED.
 ///
 /// Each handler runs in the consumer's transaction, so the writes and the processed mark commit
 /// together. Iris calls carry `<event_id>:<user_id>`: a retry after a failure repeats the calls with
@@ -25,7 +29,10 @@ package struct PayloadEvents: Sendable {
 
   /// The events this consumer reads.
   package static var registry: EventRegistry {
-    EventRegistry([Courier_Events_V1_DeliveryPayloadChangedLocation.self, Courier_Events_V1_DeliveryPayloadRegistered.self])
+    EventRegistry([
+      Courier_Events_V1_DeliveryPayloadChangedLocation.self, Courier_Events_V1_DeliveryPayloadRegistered.self,
+      Courier_Events_V1_DeliveryPayloadStatusChanged.self,
+    ])
   }
 
   let configuration: HermesConfiguration
@@ -53,6 +60,8 @@ package struct PayloadEvents: Sendable {
         try await self.handle(moved, consumed: consumed, in: tx)
       case let registered as Courier_Events_V1_DeliveryPayloadRegistered:
         try await self.handle(registered, in: tx)
+      case let changed as Courier_Events_V1_DeliveryPayloadStatusChanged:
+        try await self.handle(changed, in: tx)
       default:
         return
       }
@@ -96,6 +105,8 @@ package struct PayloadEvents: Sendable {
               \(location.altitudeMeters), \(recordedAt), clock_timestamp())
       ON CONFLICT (event_id) DO NOTHING
       """)
+    let before = try PayloadRow(row)
+    let previousSpeed = try row.decode(Double?.self, column: "smoothed_speed_mps")
     // The newest fix wins, whatever order events are handled in.
     try await tx.execute(
       """
@@ -106,8 +117,11 @@ package struct PayloadEvents: Sendable {
         updated_at = greatest(updated_at, \(occurredAt))
       WHERE id = \(payloadID) AND (recorded_at IS NULL OR recorded_at < \(recordedAt))
       """)
+    var arriving = false
+    if before.location.map({ $0.recordedAt.date < recordedAt }) ?? true {
+      arriving = try await estimateArrival(before: before, previousSpeed: previousSpeed, location: location, in: tx)
+    }
     let payload = try PayloadRow(try await tx.query("SELECT * FROM hermes.payloads WHERE id = \(payloadID)")[0])
-    _ = row
     try await PositionHub.publish(payload.update, in: tx)
 
     let subscribers = try await tx.query(
@@ -115,6 +129,89 @@ package struct PayloadEvents: Sendable {
     for subscriber in subscribers {
       let (userID, title) = try subscriber.decode((UUID, String).self)
       try await notify(userID, title: title, payload: payload, consumed: consumed, occurredAt: occurredAt, in: tx)
+      if arriving { try await notifyOnce(userID, title: title, payload: payload, kind: .arriving, in: tx) }
+    }
+  }
+
+  /// Updates the payload's smoothed speed and arrival estimate from `location`, its newest fix.
+  /// True when a carried payload with a destination is now about to arrive.
+  private func estimateArrival(
+    before: PayloadRow, previousSpeed: Double?, location: Courier_Common_V1_Location, in tx: PostgresTransaction
+  ) async throws -> Bool {
+    let estimator = configuration.arrival
+    let fix = ArrivalEstimator.Fix(
+      latitude: location.point.latitude, longitude: location.point.longitude, speed: location.speedMetersPerSecond,
+      recordedAt: location.recordedAt.date)
+    let previous = before.location.map {
+      ArrivalEstimator.Fix(
+        latitude: $0.point.latitude, longitude: $0.point.longitude, speed: $0.speedMetersPerSecond, recordedAt: $0.recordedAt.date)
+    }
+    let speed = estimator.smoothedSpeed(after: fix, previous: previous, previousSpeed: previousSpeed)
+    let carried = before.status == .pickedUp || before.status == .inTransit
+    guard carried, let destination = before.destination else {
+      try await tx.execute("UPDATE hermes.payloads SET smoothed_speed_mps = \(speed) WHERE id = \(before.id)")
+      return false
+    }
+    let estimate = estimator.estimate(at: fix, to: (destination.latitude, destination.longitude), speed: speed)
+    let arrivalAt = estimate.arrivalAt
+    try await tx.execute(
+      """
+      UPDATE hermes.payloads SET smoothed_speed_mps = \(speed), eta_remaining_m = \(estimate.remainingDistance),
+        eta_remaining_s = \(estimate.remainingSeconds), eta_at = \(arrivalAt),
+        eta_fix_at = \(arrivalAt == nil ? nil : estimate.computedAt)
+      WHERE id = \(before.id)
+      """)
+    return estimator.isArrivingSoon(estimate)
+  }
+
+  /// Tells one subscriber something that is told once per payload (`kind`): the row in
+  /// `hermes.once_notices` is written in this transaction, so a redelivered event, a later fix or a
+  /// restart finds it and sends nothing. The Iris calls' key is `<kind>:<payload>:<user>`: a retry
+  /// of a failed transaction repeats them and Iris answers with the earlier deliveries.
+  private func notifyOnce(
+    _ userID: UUID, title: String, payload: PayloadRow, kind: TrackingNotice.Kind, in tx: PostgresTransaction
+  ) async throws {
+    let inserted = try await tx.query(
+      """
+      INSERT INTO hermes.once_notices (user_id, payload_id, kind, sent_at)
+      VALUES (\(userID), \(payload.id), \(kind.rawValue), clock_timestamp())
+      ON CONFLICT DO NOTHING RETURNING 1
+      """)
+    guard !inserted.isEmpty else { return }
+    guard let user = try await users.user(id: userID.text), !user.disabled, !user.deleted else { return }
+    let notice = TrackingNotice(
+      idempotencyKey: "\(kind.rawValue):\(payload.id.text):\(userID.text)", userID: userID.text, address: user.email,
+      displayName: user.displayName, payloadTitle: title, trackingCode: payload.trackingCode, status: payload.status,
+      trackingURL: "\(configuration.trackingURL)?code=\(payload.trackingCode)", kind: kind)
+    if user.notificationPreferences.trackingPushEnabled {
+      try await notifier.push(notice)
+    }
+    if user.notificationPreferences.trackingMailEnabled, !user.email.isEmpty {
+      try await notifier.mail(notice)
+    }
+  }
+
+  // MARK: Status changed
+
+  func handle(_ event: Courier_Events_V1_DeliveryPayloadStatusChanged, in tx: PostgresTransaction) async throws {
+    let kind: TrackingNotice.Kind
+    switch Courier_Hermes_V1_DeliveryPayloadStatus(rawValue: Int(event.status)) {
+    case .delivered: kind = .delivered
+    case .failed: kind = .failed
+    default: return
+    }
+    guard let payloadID = UUID(uuidString: event.deliveryPayloadID),
+      let row = try await tx.query("SELECT * FROM hermes.payloads WHERE id = \(payloadID) FOR UPDATE").first
+    else {
+      logger.warning("DeliveryPayloadStatusChanged of an unknown payload ignored", metadata: ["payload": "\(event.deliveryPayloadID)"])
+      return
+    }
+    let payload = try PayloadRow(row)
+    let subscribers = try await tx.query(
+      "SELECT user_id, title FROM hermes.subscriptions WHERE payload_id = \(payloadID) ORDER BY user_id")
+    for subscriber in subscribers {
+      let (userID, title) = try subscriber.decode((UUID, String).self)
+      try await notifyOnce(userID, title: title, payload: payload, kind: kind, in: tx)
     }
   }
 
@@ -185,7 +282,6 @@ package enum MailThrottle {
   package static func shouldMail(last: (mailedAt: Date, status: Int)?, status: Int, at moment: Date, interval: Duration) -> Bool {
     guard let last else { return true }
     if last.status != status { return true }
-    let seconds = Double(interval.components.seconds) + Double(interval.components.attoseconds) / 1e18
-    return moment.timeIntervalSince(last.mailedAt) >= seconds
+    return moment.timeIntervalSince(last.mailedAt) >= interval.timeInterval
   }
 }

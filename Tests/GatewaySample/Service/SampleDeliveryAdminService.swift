@@ -231,6 +231,92 @@ package struct SampleDeliveryAdminService: Courier_Hermes_V1_DeliveryAdminServic
     for await _ in store.changes() {}
   }
 
+  package func setDeliveryPayloadDestination(
+    request: Courier_Hermes_V1_SetDeliveryPayloadDestinationRequest,
+    context: ServerContext
+  ) async throws -> Courier_Hermes_V1_SetDeliveryPayloadDestinationResponse {
+    _ = try SampleStore.caller()
+    let id = try SampleStore.uuid(request.deliveryPayloadID, field: "delivery_payload_id")
+    let point = request.destination
+    guard (-90...90).contains(point.latitude), (-180...180).contains(point.longitude) else {
+      throw RPCError(code: .invalidArgument, message: "destination is out of range")
+    }
+    let payload = try store.state.withLock { state in
+      guard var payload = state.payloads[id] else { throw RPCError(code: .notFound, message: "no payload has id \(id)") }
+      guard payload.status != .delivered && payload.status != .failed else {
+        throw RPCError(code: .failedPrecondition, message: "payload \(id) is \(payload.status)")
+      }
+      if request.hasDestination { payload.destination = point } else { payload.clearDestination() }
+      payload.updatedAt = SampleStore.timestamp(&state)
+      state.payloads[id] = payload
+      return payload
+    }
+    var response = Courier_Hermes_V1_SetDeliveryPayloadDestinationResponse()
+    response.payload = payload
+    return response
+  }
+
+  package func registerDelivererDevice(
+    request: Courier_Hermes_V1_RegisterDelivererDeviceRequest,
+    context: ServerContext
+  ) async throws -> Courier_Hermes_V1_RegisterDelivererDeviceResponse {
+    _ = try SampleStore.caller()
+    let delivererID = try SampleStore.uuid(request.delivererID, field: "deliverer_id")
+    try SampleStore.length(request.label, field: "label", in: 1...100)
+    let identifier = Self.code(UInt64.random(in: 0...UInt64.max)) + Self.code(UInt64.random(in: 0...UInt64.max))
+    let device = try store.state.withLock { state in
+      guard state.deliverers[delivererID] != nil else {
+        throw RPCError(code: .notFound, message: "no deliverer has id \(delivererID)")
+      }
+      var device = Courier_Hermes_V1_DelivererDevice()
+      device.deviceID = UUID().uuidString.lowercased()
+      device.delivererID = delivererID
+      device.label = request.label
+      device.identifierHint = String(identifier.prefix(4))
+      device.createdAt = SampleStore.timestamp(&state)
+      state.devices[device.deviceID] = device
+      return device
+    }
+    var response = Courier_Hermes_V1_RegisterDelivererDeviceResponse()
+    response.device = device
+    response.deviceIdentifier = identifier
+    response.serverURL = "http://127.0.0.1/tracking/osmand"
+    return response
+  }
+
+  package func listDelivererDevices(
+    request: Courier_Hermes_V1_ListDelivererDevicesRequest,
+    context: ServerContext
+  ) async throws -> Courier_Hermes_V1_ListDelivererDevicesResponse {
+    _ = try SampleStore.caller()
+    let delivererID = try SampleStore.uuid(request.delivererID, field: "deliverer_id")
+    var response = Courier_Hermes_V1_ListDelivererDevicesResponse()
+    response.devices = try store.state.withLock { state in
+      guard state.deliverers[delivererID] != nil else {
+        throw RPCError(code: .notFound, message: "no deliverer has id \(delivererID)")
+      }
+      return state.devices.values.filter { $0.delivererID == delivererID }.sorted { $0.createdAt.seconds > $1.createdAt.seconds }
+    }
+    response.serverURL = "http://127.0.0.1/tracking/osmand"
+    return response
+  }
+
+  package func revokeDelivererDevice(
+    request: Courier_Hermes_V1_RevokeDelivererDeviceRequest,
+    context: ServerContext
+  ) async throws -> Courier_Hermes_V1_RevokeDelivererDeviceResponse {
+    _ = try SampleStore.caller()
+    let id = try SampleStore.uuid(request.deviceID, field: "device_id")
+    var response = Courier_Hermes_V1_RevokeDelivererDeviceResponse()
+    response.device = try store.state.withLock { state in
+      guard var device = state.devices[id] else { throw RPCError(code: .notFound, message: "no device has id \(id)") }
+      if !device.hasRevokedAt { device.revokedAt = SampleStore.timestamp(&state) }
+      state.devices[id] = device
+      return device
+    }
+    return response
+  }
+
   /// The n-th tracking code: 12 characters of Crockford's base32.
   static func code(_ number: UInt64) -> String {
     let alphabet = Array("0123456789ABCDEFGHJKMNPQRSTVWXYZ")
