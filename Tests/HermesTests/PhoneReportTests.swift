@@ -43,6 +43,10 @@ struct PhoneReportTests {
     #expect(millis.deviceIdentifier == "X1")
     #expect(millis.location.point.latitude == 48.1 && millis.location.point.longitude == 11.5)
     #expect(millis.location.recordedAt.date == Date(timeIntervalSince1970: 1_799_999_990.5))
+    // Seconds up to 2^31 - 2 (2038), milliseconds from 2^31 - 1 on, as Traccar reads them.
+    #expect(try Self.parse("id=X1&lat=1&lon=2&timestamp=2147483646").location.recordedAt.seconds == 2_147_483_646)
+    #expect(try Self.parse("id=X1&lat=1&lon=2&timestamp=2147483647").location.recordedAt.seconds == 2_147_483)
+    #expect(try Self.parse("id=X1&lat=1&lon=2&timestamp=2027-01-15T10:00:00%2B02:00").location.recordedAt.date == Self.now)
     let iso = try Self.parse("id=X1&lat=1&lon=2&timestamp=2027-01-15T08:00:00Z")
     #expect(iso.location.recordedAt.date == Self.now)
     let fraction = try Self.parse("id=X1&lat=1&lon=2&timestamp=2027-01-15T08:00:00.250Z")

@@ -175,12 +175,13 @@ package struct OsmAndReport: Sendable, Equatable {
     return point
   }
 
-  /// The time of a fix: Unix seconds, or milliseconds when the number is too large for seconds
-  /// (over 10^11, the year 5138), ISO 8601, or `yyyy-MM-dd HH:mm:ss` (UTC). `now` when absent.
+  /// The time of a fix: Unix seconds, or milliseconds from 2^31 - 1 on (as Traccar reads them:
+  /// seconds stop there in 2038, and milliseconds start there in January 1970), ISO 8601, or
+  /// `yyyy-MM-dd HH:mm:ss` (UTC). `now` when absent.
   static func time(_ text: String?, now: Date, field: String = "timestamp") throws(OsmAndInputError) -> Date {
     guard let text = text.map(trim), !text.isEmpty else { return now }
     if let number = Double(text), number.isFinite, text.allSatisfy({ $0.isNumber || $0 == "." }) {
-      return Date(timeIntervalSince1970: number > 1e11 ? number / 1_000 : number)
+      return Date(timeIntervalSince1970: number >= Double(Int32.max) ? number / 1_000 : number)
     }
     if let date = isoTime(text) { return date }
     throw OsmAndInputError(
