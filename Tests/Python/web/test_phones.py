@@ -165,6 +165,7 @@ def test_destination_estimate_and_route_replay_in_both_clients(courier, admin, w
                              and card_part(d, code, "payload-eta").text.startswith("Arrives in about")),
          "the user client shows no estimate")
     assert "away" in card_part(browser, code, "payload-eta").text
+    assert card_part(browser, code, "payload-map").get_attribute("data-destination") == "52.54,13.4"
     card_part(browser, code, "payload-route").click()
     wait(browser, lambda d: card_part(d, code, "route-time").text.startswith(f"Fix 1 of {len(fixes)}"),
          "the user client did not load the route")

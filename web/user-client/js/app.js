@@ -234,6 +234,8 @@ class PayloadCard {
     const eta = $("[data-testid=payload-eta]", this.element);
     eta.dataset.remainingSeconds = payload.estimate ? String(payload.estimate.remainingSeconds || 0) : "";
     show(eta, payload.destination ? arrivalText(payload.estimate, payload.status) : "");
+    const destination = payload.destination;
+    this.map.setDestination(destination ? { lat: Number(destination.latitude || 0), lon: Number(destination.longitude || 0) } : null);
     if (this.replay) this.showReplay(Number($("[data-testid=route-slider]", this.element).value));
     else this.map.show(payload.point, payload.trail());
     const list = $("[data-testid=payload-timeline]", this.element);
