@@ -107,19 +107,28 @@ package struct PayloadEvents: Sendable {
       """)
     let before = try PayloadRow(row)
     let previousSpeed = try row.decode(Double?.self, column: "smoothed_speed_mps")
-    // The newest fix wins, whatever order events are handled in.
-    try await tx.execute(
-      """
-      UPDATE hermes.payloads SET
-        lat = \(location.point.latitude), lon = \(location.point.longitude), accuracy_m = \(location.accuracyMeters),
-        speed_mps = \(location.speedMetersPerSecond), heading_deg = \(location.headingDegrees),
-        altitude_m = \(location.altitudeMeters), recorded_at = \(recordedAt),
-        updated_at = greatest(updated_at, \(occurredAt))
-      WHERE id = \(payloadID) AND (recorded_at IS NULL OR recorded_at < \(recordedAt))
-      """)
+    // The newest fix wins, whatever order events are handled in (the row is locked: `before` is
+    // current). It moves the payload and its arrival estimate in one statement.
     var arriving = false
     if before.location.map({ $0.recordedAt.date < recordedAt }) ?? true {
-      arriving = try await estimateArrival(before: before, previousSpeed: previousSpeed, location: location, in: tx)
+      let arrival = arrivalAfter(location, before: before, previousSpeed: previousSpeed)
+      arriving = arrival.arrivingSoon
+      let estimate = arrival.estimate
+      let arrivalAt = estimate?.arrivalAt
+      try await tx.execute(
+        """
+        UPDATE hermes.payloads SET
+          lat = \(location.point.latitude), lon = \(location.point.longitude), accuracy_m = \(location.accuracyMeters),
+          speed_mps = \(location.speedMetersPerSecond), heading_deg = \(location.headingDegrees),
+          altitude_m = \(location.altitudeMeters), recorded_at = \(recordedAt),
+          updated_at = greatest(updated_at, \(occurredAt)),
+          smoothed_speed_mps = \(arrival.speed),
+          eta_remaining_m = CASE WHEN \(estimate != nil) THEN \(estimate?.remainingDistance) ELSE eta_remaining_m END,
+          eta_remaining_s = CASE WHEN \(estimate != nil) THEN \(estimate?.remainingSeconds) ELSE eta_remaining_s END,
+          eta_at = CASE WHEN \(estimate != nil) THEN \(arrivalAt) ELSE eta_at END,
+          eta_fix_at = CASE WHEN \(estimate != nil) THEN \(arrivalAt == nil ? nil : estimate?.computedAt) ELSE eta_fix_at END
+        WHERE id = \(payloadID)
+        """)
     }
     let payload = try PayloadRow(try await tx.query("SELECT * FROM hermes.payloads WHERE id = \(payloadID)")[0])
     try await PositionHub.publish(payload.update, in: tx)
@@ -133,11 +142,11 @@ package struct PayloadEvents: Sendable {
     }
   }
 
-  /// Updates the payload's smoothed speed and arrival estimate from `location`, its newest fix.
-  /// True when a carried payload with a destination is now about to arrive.
-  private func estimateArrival(
-    before: PayloadRow, previousSpeed: Double?, location: Courier_Common_V1_Location, in tx: PostgresTransaction
-  ) async throws -> Bool {
+  /// The payload's smoothed speed after `location`, its newest fix, and for a carried payload with
+  /// a destination the new estimate and whether it is about to arrive.
+  private func arrivalAfter(
+    _ location: Courier_Common_V1_Location, before: PayloadRow, previousSpeed: Double?
+  ) -> (speed: Double?, estimate: ArrivalEstimator.Estimate?, arrivingSoon: Bool) {
     let estimator = configuration.arrival
     let fix = ArrivalEstimator.Fix(
       latitude: location.point.latitude, longitude: location.point.longitude, speed: location.speedMetersPerSecond,
@@ -147,21 +156,11 @@ package struct PayloadEvents: Sendable {
         latitude: $0.point.latitude, longitude: $0.point.longitude, speed: $0.speedMetersPerSecond, recordedAt: $0.recordedAt.date)
     }
     let speed = estimator.smoothedSpeed(after: fix, previous: previous, previousSpeed: previousSpeed)
-    let carried = before.status == .pickedUp || before.status == .inTransit
-    guard carried, let destination = before.destination else {
-      try await tx.execute("UPDATE hermes.payloads SET smoothed_speed_mps = \(speed) WHERE id = \(before.id)")
-      return false
+    guard before.status == .pickedUp || before.status == .inTransit, let destination = before.destination else {
+      return (speed, nil, false)
     }
     let estimate = estimator.estimate(at: fix, to: (destination.latitude, destination.longitude), speed: speed)
-    let arrivalAt = estimate.arrivalAt
-    try await tx.execute(
-      """
-      UPDATE hermes.payloads SET smoothed_speed_mps = \(speed), eta_remaining_m = \(estimate.remainingDistance),
-        eta_remaining_s = \(estimate.remainingSeconds), eta_at = \(arrivalAt),
-        eta_fix_at = \(arrivalAt == nil ? nil : estimate.computedAt)
-      WHERE id = \(before.id)
-      """)
-    return estimator.isArrivingSoon(estimate)
+    return (speed, estimate, estimator.isArrivingSoon(estimate))
   }
 
   /// Tells one subscriber something that is told once per payload (`kind`): the row in
