@@ -23,6 +23,7 @@ package struct SampleDeliveryAdminService: Courier_Hermes_V1_DeliveryAdminServic
     try SampleStore.length(request.description_p, field: "description", in: 0...2_000)
     _ = try SampleStore.uuid(request.recipientUserID, field: "recipient_user_id")
     if !request.requestID.isEmpty { _ = try SampleStore.uuid(request.requestID, field: "request_id") }
+    if request.hasDestination { try Self.checkDestination(request.destination) }
     let payload = store.state.withLock { state -> Courier_Hermes_V1_DeliveryPayload in
       if !request.requestID.isEmpty, let id = state.byRequestID[request.requestID], let existing = state.payloads[id] {
         return existing
@@ -35,6 +36,7 @@ package struct SampleDeliveryAdminService: Courier_Hermes_V1_DeliveryAdminServic
       payload.description_p = request.description_p
       payload.recipientUserID = request.recipientUserID
       payload.status = .registered
+      if request.hasDestination { payload.destination = request.destination }
       payload.createdAt = SampleStore.timestamp(&state)
       payload.updatedAt = payload.createdAt
       SampleStore.insert(payload, into: &state, by: caller.userID)
@@ -238,9 +240,7 @@ package struct SampleDeliveryAdminService: Courier_Hermes_V1_DeliveryAdminServic
     _ = try SampleStore.caller()
     let id = try SampleStore.uuid(request.deliveryPayloadID, field: "delivery_payload_id")
     let point = request.destination
-    guard (-90...90).contains(point.latitude), (-180...180).contains(point.longitude) else {
-      throw RPCError(code: .invalidArgument, message: "destination is out of range")
-    }
+    try Self.checkDestination(point)
     let payload = try store.state.withLock { state in
       guard var payload = state.payloads[id] else { throw RPCError(code: .notFound, message: "no payload has id \(id)") }
       guard payload.status != .delivered && payload.status != .failed else {
@@ -315,6 +315,12 @@ package struct SampleDeliveryAdminService: Courier_Hermes_V1_DeliveryAdminServic
       return device
     }
     return response
+  }
+
+  static func checkDestination(_ point: Courier_Common_V1_GeoPoint) throws {
+    guard (-90...90).contains(point.latitude), (-180...180).contains(point.longitude) else {
+      throw RPCError(code: .invalidArgument, message: "destination is out of range")
+    }
   }
 
   /// The n-th tracking code: 12 characters of Crockford's base32.
