@@ -17,6 +17,20 @@ package struct TrackingNotice: Sendable, Hashable {
   package var trackingURL: String
   /// What the notice tells.
   package var kind: Kind = .moved
+  /// For `arriving`: when and how far, in words (``arrivalText(remainingSeconds:remainingMeters:)``).
+  package var arrival: String = ""
+
+  /// "in about 4 minutes, 1.2 km away", "in under a minute, 150 m away", or without a time (the
+  /// deliverer stands still) "150 m away".
+  package static func arrivalText(remainingSeconds: Double?, remainingMeters: Double) -> String {
+    let distance = remainingMeters >= 1_000
+      ? "\(String(format: "%.1f", remainingMeters / 1_000)) km away"
+      : "\(Int(remainingMeters.rounded())) m away"
+    guard let seconds = remainingSeconds else { return distance }
+    let minutes = Int((seconds / 60).rounded())
+    let when = minutes < 1 ? "in under a minute" : minutes == 1 ? "in about 1 minute" : "in about \(minutes) minutes"
+    return "\(when), \(distance)"
+  }
 
   /// What a notice tells. `moved` goes out on every position; the others once per subscriber and
   /// payload.
@@ -74,7 +88,7 @@ package struct TrackingNotice: Sendable, Hashable {
     return path + (components.percentEncodedQuery.map { "?" + $0 } ?? "")
   }
 
-  /// The Iris mail request, template `payload-update`.
+  /// The Iris mail request: template `payload-arriving` for `arriving`, else `payload-update`.
   package var mailRequest: Courier_Iris_V1_SendMailRequest {
     var request = Courier_Iris_V1_SendMailRequest()
     request.idempotencyKey = idempotencyKey
@@ -82,9 +96,10 @@ package struct TrackingNotice: Sendable, Hashable {
     request.recipient.name = displayName
     request.userID = userID
     var template = Courier_Iris_V1_MailTemplate()
-    template.name = "payload-update"
+    template.name = kind == .arriving ? "payload-arriving" : "payload-update"
     let variables = [
-      ("display_name", displayName), ("payload_title", payloadTitle), ("status", headline),
+      ("display_name", displayName), ("payload_title", payloadTitle),
+      kind == .arriving ? ("arrival", arrival) : ("status", headline),
       ("tracking_code", trackingCode), ("tracking_url", trackingURL),
     ]
     template.variables = variables.map { name, value in

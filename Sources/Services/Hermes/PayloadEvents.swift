@@ -109,10 +109,13 @@ package struct PayloadEvents: Sendable {
     let previousSpeed = try row.decode(Double?.self, column: "smoothed_speed_mps")
     // The newest fix wins, whatever order events are handled in (the row is locked: `before` is
     // current). It moves the payload and its arrival estimate in one statement.
-    var arriving = false
+    var arriving: String?  // the arrival in words, when the payload is about to arrive
     if before.location.map({ $0.recordedAt.date < recordedAt }) ?? true {
       let arrival = arrivalAfter(location, before: before, previousSpeed: previousSpeed)
-      arriving = arrival.arrivingSoon
+      if arrival.arrivingSoon, let estimate = arrival.estimate {
+        arriving = TrackingNotice.arrivalText(
+          remainingSeconds: estimate.remainingSeconds, remainingMeters: estimate.remainingDistance)
+      }
       let estimate = arrival.estimate
       let arrivalAt = estimate?.arrivalAt
       try await tx.execute(
@@ -138,7 +141,7 @@ package struct PayloadEvents: Sendable {
     for subscriber in subscribers {
       let (userID, title) = try subscriber.decode((UUID, String).self)
       try await notify(userID, title: title, payload: payload, consumed: consumed, occurredAt: occurredAt, in: tx)
-      if arriving { try await notifyOnce(userID, title: title, payload: payload, kind: .arriving, in: tx) }
+      if let arriving { try await notifyOnce(userID, title: title, payload: payload, kind: .arriving, arrival: arriving, in: tx) }
     }
   }
 
@@ -168,7 +171,8 @@ package struct PayloadEvents: Sendable {
   /// restart finds it and sends nothing. The Iris calls' key is `<kind>:<payload>:<user>`: a retry
   /// of a failed transaction repeats them and Iris answers with the earlier deliveries.
   private func notifyOnce(
-    _ userID: UUID, title: String, payload: PayloadRow, kind: TrackingNotice.Kind, in tx: PostgresTransaction
+    _ userID: UUID, title: String, payload: PayloadRow, kind: TrackingNotice.Kind, arrival: String = "",
+    in tx: PostgresTransaction
   ) async throws {
     let inserted = try await tx.query(
       """
@@ -181,7 +185,7 @@ package struct PayloadEvents: Sendable {
     let notice = TrackingNotice(
       idempotencyKey: "\(kind.rawValue):\(payload.id.text):\(userID.text)", userID: userID.text, address: user.email,
       displayName: user.displayName, payloadTitle: title, trackingCode: payload.trackingCode, status: payload.status,
-      trackingURL: "\(configuration.trackingURL)?code=\(payload.trackingCode)", kind: kind)
+      trackingURL: "\(configuration.trackingURL)?code=\(payload.trackingCode)", kind: kind, arrival: arrival)
     if user.notificationPreferences.trackingPushEnabled {
       try await notifier.push(notice)
     }

@@ -22,6 +22,7 @@ import datetime
 import email
 import email.policy
 import os
+import re
 import pathlib
 import subprocess
 import sys
@@ -839,6 +840,8 @@ def test_drive_to_the_destination(pg, hermes, iris, smtp, push_service, admin_to
         assert len(pushes) == 1 and subscriber["title"] in pushes[0]["plaintext"], pushes
         mails = eventually(lambda: arriving_mails(smtp, subscriber), "the arriving-soon mail")
         assert len(mails) == 1 and str(mails[0]["Subject"]) == f"{subscriber['title']}: arriving soon", mails[0]["Subject"]
+        text = mails[0].get_body(preferencelist=("plain",)).get_content()
+        assert re.search(r"is about to arrive: in (about \d+ minutes?|under a minute), \d+ m away", text), text
     rows = pg.psql(f"SELECT count(*) FROM hermes.once_notices WHERE payload_id = '{t.payload_id}' AND kind = 'arriving'",
                    database="courier")
     assert rows.strip() == "2"
