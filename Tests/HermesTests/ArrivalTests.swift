@@ -78,7 +78,7 @@ struct ArrivalTests {
   @Test("a phone's reports are fixes of its deliverer; unknown and revoked identifiers get one answer")
   func phones() async throws {
     try await Harness.with { h in
-      let (payload, deliverer, _) = try await h.carriedPayload()
+      let (_, deliverer, _) = try await h.carriedPayload()
       var register = Courier_Hermes_V1_RegisterDelivererDeviceRequest()
       register.delivererID = deliverer.delivererID
       register.label = "Pixel"
@@ -113,7 +113,6 @@ struct ArrivalTests {
       list.delivererID = deliverer.delivererID
       let listed = try await h.call(as: h.admin) { try await h.adminService.listDelivererDevices(request: list, context: .test) }
       #expect(listed.devices.count == 1 && listed.devices[0].hasRevokedAt && listed.devices[0].hasLastReportAt)
-      _ = payload
     }
   }
 }
