@@ -537,6 +537,7 @@ let package = Package(
       name: "HermesTests",
       dependencies: [
         "Hermes",
+        "Gateway",
         "CourierTestSupport",
         "Postgres",
         "EventSource",

@@ -644,6 +644,7 @@ class CourierStack:
             "HERMES_DATABASE_URL": self.pg.url(user="hermes"),
             "HERMES_BUCKET_FOLDER": str(var / "hermes" / "bucket"),
             "HERMES_TRACKING_URL": f"{web_url}/app/tracking",
+            "HERMES_DEVICE_URL": f"{web_url}/tracking/osmand",
             "COURIER_KAFKA_BOOTSTRAP": self.broker.bootstrap,
             "COURIER_IRIS_ADDRESS": address("iris"),
             "COURIER_IDENTITY_ADDRESS": address("asgardian"),

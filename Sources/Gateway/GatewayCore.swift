@@ -120,6 +120,7 @@ public struct GatewayCore: Sendable {
   private let readiness: @Sendable () async -> Bool
   private let openAPIDocument: [UInt8]
   private let endpoints: [String: GatewayEndpoint]
+  private let deviceEndpoints: [String: GatewayEndpoint]
 
   /// - Parameters:
   ///   - routes: the generated routes of every mounted service (`<Service>_REST.routes(for:)`).
@@ -128,6 +129,10 @@ public struct GatewayCore: Sendable {
   ///   - readiness: answers `/readyz`; true when the service can take traffic.
   ///   - endpoints: extra GET endpoints by exact path (`/metrics`), served before the routes and
   ///     without authentication; the built-in paths win over them.
+  ///   - deviceEndpoints: endpoints by exact path for every method, for devices that speak a protocol
+  ///     of their own (Hermes' OsmAnd endpoint): served before the routes, without authentication
+  ///     (the endpoint checks its own credentials), with the body limit, and logged by path only
+  ///     because their query may carry a credential.
   /// - Throws: `GatewaySetupError` when two routes conflict.
   public init(
     routes: [RESTRoute],
@@ -136,7 +141,8 @@ public struct GatewayCore: Sendable {
     configuration: GatewayConfiguration = .defaults,
     logger: Logger = Logger(label: "courier.gateway"),
     readiness: @escaping @Sendable () async -> Bool = { true },
-    endpoints: [String: GatewayEndpoint] = [:]
+    endpoints: [String: GatewayEndpoint] = [:],
+    deviceEndpoints: [String: GatewayEndpoint] = [:]
   ) throws(GatewaySetupError) {
     self.table = try RouteTable(routes: routes)
     self.authenticator = authenticator
@@ -145,6 +151,7 @@ public struct GatewayCore: Sendable {
     self.readiness = readiness
     self.openAPIDocument = Array(Self.merge(openAPIDocuments).utf8)
     self.endpoints = endpoints
+    self.deviceEndpoints = deviceEndpoints
   }
 
   /// Answers one request. Counts it in `http_requests_total{route,method,status}` and times it in
@@ -155,9 +162,11 @@ public struct GatewayCore: Sendable {
     let requestID = Self.requestID(from: request.header("x-request-id"))
     let logger = RequestLogger(logger: self.logger, requestID: requestID)
     let (response, route) = await handle(request, requestID: requestID, logger: logger)
+    let (path, _) = Self.split(target: request.target)
+    let target = deviceEndpoints[path] == nil ? request.target : path
     logger.info(
       "request",
-      ["method": .string(request.method), "target": .string(request.target), "status": .stringConvertible(response.status)]
+      ["method": .string(request.method), "target": .string(target), "status": .stringConvertible(response.status)]
     )
     let method = Self.metricMethod(request.method)
     Counter(label: "http_requests_total", dimensions: [("route", route), ("method", method), ("status", String(response.status))])
@@ -183,6 +192,13 @@ public struct GatewayCore: Sendable {
     let (path, rawQuery) = Self.split(target: request.target)
     if request.method == "GET", ["/healthz", "/readyz", "/openapi.json"].contains(path) || endpoints[path] != nil {
       return (await builtIn(path: path, request: request), path)
+    }
+    if let endpoint = deviceEndpoints[path] {
+      if request.body.count > configuration.maxBodySize {
+        return (Self.error(ErrorBody(code: "RESOURCE_EXHAUSTED", message: "the request body is over \(configuration.maxBodySize) bytes", status: 413)), path)
+      }
+      let context = CallContext(caller: nil, requestID: requestID, clientAddress: clientAddress(of: request))
+      return (await CallContext.$current.withValue(context) { await endpoint(request) }, path)
     }
     var label = "unmatched"
     let response = await route(request, path: path, rawQuery: rawQuery, requestID: requestID, logger: logger, label: &label)

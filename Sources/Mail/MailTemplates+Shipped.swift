@@ -2,7 +2,8 @@ extension MailTemplates {
   /// The templates Iris ships:
   /// - `welcome`: `display_name`;
   /// - `password-recover`: `display_name`, `reset_url`, `expires_in_minutes`;
-  /// - `payload-update`: `display_name`, `payload_title`, `tracking_code`, `status`, `tracking_url`.
+  /// - `payload-update`: `display_name`, `payload_title`, `tracking_code`, `status`, `tracking_url`;
+  /// - `payload-arriving`: `display_name`, `payload_title`, `tracking_code`, `arrival`, `tracking_url`.
   ///
   /// Each has a subject, a plain-text body and a small HTML body: one column, inline styles only,
   /// `lang` and `title` set, text at 16px on white with dark ink, links that say where they go.
@@ -68,6 +69,27 @@ extension MailTemplates {
           <h1 style="\(headingStyle)">{{payload_title}}</h1>
           <p style="\(paragraphStyle)">Hello {{display_name}},</p>
           <p style="\(paragraphStyle)">Your payload <strong>{{payload_title}}</strong> (tracking code <code>{{tracking_code}}</code>) has a new status: <strong>{{status}}</strong>.</p>
+          <p style="\(paragraphStyle)"><a href="{{tracking_url}}" style="\(buttonStyle)">Follow {{payload_title}}</a></p>
+          <p style="\(smallStyle)">You get this mail because you subscribed to this payload.</p>
+          """)
+    ),
+    "payload-arriving": (
+      subject: "{{payload_title}}: arriving soon",
+      text: """
+        Hello {{display_name}},
+
+        Your payload "{{payload_title}}" ({{tracking_code}}) is about to arrive: {{arrival}}.
+
+        Follow it here: {{tracking_url}}
+
+        The Courier team
+        """,
+      html: page(
+        title: "Arriving soon",
+        body: """
+          <h1 style="\(headingStyle)">{{payload_title}} is arriving soon</h1>
+          <p style="\(paragraphStyle)">Hello {{display_name}},</p>
+          <p style="\(paragraphStyle)">Your payload <strong>{{payload_title}}</strong> (tracking code <code>{{tracking_code}}</code>) is about to arrive: <strong>{{arrival}}</strong>.</p>
           <p style="\(paragraphStyle)"><a href="{{tracking_url}}" style="\(buttonStyle)">Follow {{payload_title}}</a></p>
           <p style="\(smallStyle)">You get this mail because you subscribed to this payload.</p>
           """)

@@ -27,6 +27,7 @@ public struct CourierServer: Sendable {
   private let settings: ServerSettings
   private let grpcServices: [any RegistrableRPCService]
   private let restRoutes: [RESTRoute]
+  private let deviceEndpoints: [String: GatewayEndpoint]
   private let openAPIDocuments: [String]
   private let contracts: [FileContract]
   private let authenticator: (any Authenticator)?
@@ -40,6 +41,8 @@ public struct CourierServer: Sendable {
   ///   - name: the service's short name (`iris`), for logs.
   ///   - grpcServices: the service's gRPC services; the health service is added here.
   ///   - restRoutes: the generated `<Service>_REST.routes(for:)` of the REST-visible services.
+  ///   - deviceEndpoints: HTTP endpoints by exact path for devices with a protocol of their own
+  ///     (every method, no bearer token; see `GatewayCore`).
   ///   - openAPIDocuments: their `<Service>_REST.openAPIDocument`s, merged into `/openapi.json`.
   ///   - contracts: the files whose access rules apply to gRPC calls (`CourierContracts.files`).
   ///   - authenticator: checks bearer tokens; nil builds one from `settings.identityAddress`
@@ -54,6 +57,7 @@ public struct CourierServer: Sendable {
     settings: ServerSettings,
     grpcServices: [any RegistrableRPCService],
     restRoutes: [RESTRoute],
+    deviceEndpoints: [String: GatewayEndpoint] = [:],
     openAPIDocuments: [String],
     contracts: [FileContract],
     authenticator: (any Authenticator)?,
@@ -67,6 +71,7 @@ public struct CourierServer: Sendable {
     self.settings = settings
     self.grpcServices = grpcServices
     self.restRoutes = restRoutes
+    self.deviceEndpoints = deviceEndpoints
     self.openAPIDocuments = openAPIDocuments
     self.contracts = contracts
     self.authenticator = authenticator
@@ -128,7 +133,8 @@ public struct CourierServer: Sendable {
         guard !draining.isSet else { return false }
         return await readiness()
       },
-      endpoints: ["/metrics": { _ in Self.metricsResponse(registry) }]
+      endpoints: ["/metrics": { _ in Self.metricsResponse(registry) }],
+      deviceEndpoints: deviceEndpoints
     )
     let (httpPorts, httpPortContinuation) = AsyncStream.makeStream(of: Int.self)
     let http = GatewayServer(core: core).application { port in

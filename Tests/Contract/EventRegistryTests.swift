@@ -26,8 +26,10 @@ struct EventRegistryTests {
     #expect(CourierContracts.events.bindings.map(\.typeName) == [
       "courier.events.v1.DeliveryPayloadChangedLocation",
       "courier.events.v1.DeliveryPayloadRegistered",
+      "courier.events.v1.DeliveryPayloadStatusChanged",
       "courier.events.v1.UserCreated",
     ])
+    #expect(Courier_Events_V1_DeliveryPayloadStatusChanged.eventBinding.topic == "courier.delivery-payload-status-changed.v1")
   }
 
   @Test("an envelope decodes back into the typed event it carries")

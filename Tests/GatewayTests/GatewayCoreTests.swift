@@ -134,6 +134,31 @@ struct GatewayCoreTests {
     #expect(paths["/tracking/admin/payloads"] != nil)
   }
 
+  @Test("device endpoints take every method on their exact path, without a token, within the body limit")
+  func deviceEndpoints() async throws {
+    var configuration = GatewayConfiguration.defaults
+    configuration.maxBodySize = 64
+    let core = try GatewayCore(
+      routes: [], openAPIDocuments: ["{}"], authenticator: StaticTokenAuthenticator([:]), configuration: configuration,
+      deviceEndpoints: [
+        "/devices/report": { request in
+          let caller = CallContext.current?.caller == nil ? "nobody" : "someone"
+          let text = "\(request.method) \(request.target) \(request.body.count) \(caller) \(CallContext.current?.requestID ?? "-")"
+          return GatewayResponse(status: 200, headers: [("Content-Type", "text/plain")], body: .bytes(Array(text.utf8)))
+        }
+      ]
+    )
+    let get = await Self.call(core, "GET", "/devices/report?id=secret", token: nil, headers: [("X-Request-Id", "req-1")])
+    #expect(String(decoding: get.bytes, as: UTF8.self) == "GET /devices/report?id=secret 0 nobody req-1")
+    #expect(get.header("x-request-id") == "req-1")
+    let post = await Self.call(core, "POST", "/devices/report", token: "ignored", body: "{}")
+    #expect(post.status == 200 && String(decoding: post.bytes, as: UTF8.self).hasPrefix("POST /devices/report 2 nobody"))
+    #expect(await Self.call(core, "PUT", "/devices/report", token: nil).status == 200)
+    let large = await Self.call(core, "POST", "/devices/report", token: nil, body: String(repeating: "x", count: 65))
+    #expect(large.status == 413)
+    #expect(await Self.call(core, "GET", "/devices/report/more", token: nil).status == 404)
+  }
+
   @Test("extra endpoints answer GET on their exact path, without a token; built-ins win")
   func extraEndpoints() async throws {
     let core = try GatewayCore(

@@ -13,7 +13,7 @@ import Testing
 /// fake Iris failing once (the runner retries; the keys stay the same).
 @Suite("Hermes pipeline (Postgres + Tansu)", .serialized, .sharedCluster)
 struct PipelineTests {
-  @Test("registering renders the receipt; a fix reaches the subscriber; both events end processed")
+  @Test("registering renders the receipt; a fix reaches the subscriber; every event ends processed")
   func pipeline() async throws {
     try await TansuBroker.with { broker in
       try await Harness.with { h in
@@ -40,9 +40,10 @@ struct PipelineTests {
 
         let clock = ContinuousClock()
         let deadline = clock.now + .seconds(60)
-        while try await h.store.processedCount(consumer: PayloadEvents.group) < 2 {
+        // Registered, StatusChanged (picked up) and ChangedLocation.
+        while try await h.store.processedCount(consumer: PayloadEvents.group) < 3 {
           guard clock.now < deadline else {
-            Issue.record("the two events were not processed within 60 s")
+            Issue.record("the three events were not processed within 60 s")
             break
           }
           try await Task.sleep(for: .milliseconds(50))

@@ -131,5 +131,14 @@ struct UnitTests {
       "display_name": "Ada", "payload_title": "Shoes", "tracking_code": "7K3M9QX2T4VA", "status": "in transit",
       "tracking_url": "http://x/t?code=7K3M9QX2T4VA",
     ])
+    var arriving = notice
+    arriving.kind = .arriving
+    arriving.arrival = TrackingNotice.arrivalText(remainingSeconds: 250, remainingMeters: 1_234)
+    #expect(arriving.mailRequest.template.name == "payload-arriving")
+    let arrivingVariables = Dictionary(uniqueKeysWithValues: arriving.mailRequest.template.variables.map { ($0.name, $0.value) })
+    #expect(arrivingVariables["arrival"] == "in about 4 minutes, 1.2 km away" && arrivingVariables["status"] == nil)
+    #expect(arriving.pushRequest.tag == "arriving:7K3M9QX2T4VA" && arriving.pushRequest.title == "Shoes: arriving soon")
+    #expect(TrackingNotice.arrivalText(remainingSeconds: 20, remainingMeters: 149.6) == "in under a minute, 150 m away")
+    #expect(TrackingNotice.arrivalText(remainingSeconds: nil, remainingMeters: 80) == "80 m away")
   }
 }

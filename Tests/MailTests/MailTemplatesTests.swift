@@ -15,9 +15,14 @@ struct MailTemplatesTests {
       (name: "tracking_code", value: "CR-123"), (name: "status", value: "out for delivery"),
       (name: "tracking_url", value: "https://courier.example/t/CR-123"),
     ],
+    "payload-arriving": [
+      (name: "display_name", value: "Ann"), (name: "payload_title", value: "Bücher"),
+      (name: "tracking_code", value: "CR-123"), (name: "arrival", value: "in about 4 minutes, 1.2 km away"),
+      (name: "tracking_url", value: "https://courier.example/t/CR-123"),
+    ],
   ]
 
-  @Test("every shipped template renders, with every value in place", arguments: ["welcome", "password-recover", "payload-update"])
+  @Test("every shipped template renders, with every value in place", arguments: ["welcome", "password-recover", "payload-update", "payload-arriving"])
   func shipped(name: String) throws {
     let variables = try #require(Self.variables[name])
     let rendered = try MailTemplates.shipped.render(name, variables: variables)
@@ -34,7 +39,7 @@ struct MailTemplatesTests {
     #expect(rendered.html.contains("<html lang=\"en\">"))
     #expect(rendered.html.contains("<title>"))
     #expect(!rendered.html.contains("<style") && !rendered.html.contains("<script"))
-    #expect(MailTemplates.shipped.names == ["password-recover", "payload-update", "welcome"])
+    #expect(MailTemplates.shipped.names == ["password-recover", "payload-arriving", "payload-update", "welcome"])
   }
 
   @Test("the subject of payload-update names the payload and its status")
@@ -65,7 +70,7 @@ struct MailTemplatesTests {
   @Test("bad calls: unknown template, duplicate variable, line break in the subject, bad placeholder")
   func errors() {
     let unknown = #expect(throws: MailError.self) { try MailTemplates.shipped.render("goodbye", variables: []) }
-    #expect(unknown?.description == "template: unknown template 'goodbye' (known: password-recover, payload-update, welcome)")
+    #expect(unknown?.description == "template: unknown template 'goodbye' (known: password-recover, payload-arriving, payload-update, welcome)")
 
     let duplicate = #expect(throws: MailError.self) {
       try MailTemplates.shipped.render("welcome", variables: [(name: "display_name", value: "A"), (name: "display_name", value: "B")])

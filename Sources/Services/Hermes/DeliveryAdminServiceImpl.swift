@@ -78,4 +78,40 @@ package struct DeliveryAdminServiceImpl: Courier_Hermes_V1_DeliveryAdminService.
   ) async throws {
     try await core.watchDeliverers(request) { try await response.write($0) }
   }
+
+  package func setDeliveryPayloadDestination(
+    request: Courier_Hermes_V1_SetDeliveryPayloadDestinationRequest, context: ServerContext
+  ) async throws -> Courier_Hermes_V1_SetDeliveryPayloadDestinationResponse {
+    var response = Courier_Hermes_V1_SetDeliveryPayloadDestinationResponse()
+    response.payload = try await core.setDestination(request).message
+    return response
+  }
+
+  package func registerDelivererDevice(
+    request: Courier_Hermes_V1_RegisterDelivererDeviceRequest, context: ServerContext
+  ) async throws -> Courier_Hermes_V1_RegisterDelivererDeviceResponse {
+    let (device, identifier) = try await core.registerDevice(request)
+    var response = Courier_Hermes_V1_RegisterDelivererDeviceResponse()
+    response.device = device.message
+    response.deviceIdentifier = identifier
+    response.serverURL = core.configuration.deviceURL
+    return response
+  }
+
+  package func listDelivererDevices(
+    request: Courier_Hermes_V1_ListDelivererDevicesRequest, context: ServerContext
+  ) async throws -> Courier_Hermes_V1_ListDelivererDevicesResponse {
+    var response = Courier_Hermes_V1_ListDelivererDevicesResponse()
+    response.devices = try await core.listDevices(request).map(\.message)
+    response.serverURL = core.configuration.deviceURL
+    return response
+  }
+
+  package func revokeDelivererDevice(
+    request: Courier_Hermes_V1_RevokeDelivererDeviceRequest, context: ServerContext
+  ) async throws -> Courier_Hermes_V1_RevokeDelivererDeviceResponse {
+    var response = Courier_Hermes_V1_RevokeDelivererDeviceResponse()
+    response.device = try await core.revokeDevice(request).message
+    return response
+  }
 }

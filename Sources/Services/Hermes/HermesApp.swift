@@ -20,6 +20,9 @@ import ServiceLifecycle
 /// - `HERMES_DATABASE_URL`, `COURIER_KAFKA_BOOTSTRAP`, `COURIER_IRIS_ADDRESS`
 /// - `HERMES_MAIL_INTERVAL`: at most one tracking mail per subscriber and payload per interval (15m).
 /// - `HERMES_TRACKING_URL`: the user client's tracking page that notifications link to.
+/// - `HERMES_DEVICE_URL`: the OsmAnd endpoint's public URL, shown to admins for deliverers' phones.
+/// - `HERMES_ARRIVING_RADIUS_METERS` (500), `HERMES_ARRIVING_SOON_WITHIN` (5m): "arriving soon" is
+///   told once when a carried payload is this close to its destination or due this soon.
 /// - `HERMES_BUCKET`: `folder` (default; `HERMES_BUCKET_FOLDER`) or `s3` (`HERMES_S3_ENDPOINT`,
 ///   `HERMES_S3_BUCKET`, `HERMES_S3_REGION`, `HERMES_S3_ACCESS_KEY_ID`, `HERMES_S3_SECRET_ACCESS_KEY`).
 package enum HermesApp {
@@ -43,7 +46,17 @@ package enum HermesApp {
       mailInterval: try environment.duration(
         "HERMES_MAIL_INTERVAL", default: .seconds(15 * 60), "at most one tracking mail per subscriber and payload per interval"),
       trackingURL: environment.string(
-        "HERMES_TRACKING_URL", default: "http://127.0.0.1:8080/app/tracking", "the tracking page notifications link to"))
+        "HERMES_TRACKING_URL", default: "http://127.0.0.1:8080/app/tracking", "the tracking page notifications link to"),
+      deviceURL: environment.string(
+        "HERMES_DEVICE_URL", default: "http://127.0.0.1:8080\(OsmAndEndpoint.path)",
+        "the OsmAnd endpoint's public URL that admins type into deliverers' phones (Traccar Client's server URL)"),
+      arrival: ArrivalEstimator(
+        arrivingRadius: Double(try environment.int(
+          "HERMES_ARRIVING_RADIUS_METERS", default: 500, in: 0...100_000,
+          "subscribers are told once that a payload is arriving soon within this distance of its destination")),
+        arrivingWithin: try environment.duration(
+          "HERMES_ARRIVING_SOON_WITHIN", default: .seconds(300),
+          "... or when its estimated arrival is this close").timeInterval))
     let bucket = try bucket(environment)
 
     let poolSize = try environment.int(
@@ -87,6 +100,7 @@ package enum HermesApp {
       restRoutes: Courier_Hermes_V1_TrackingService_REST.routes(for: tracking)
         + Courier_Hermes_V1_DeliveryAdminService_REST.routes(for: admin)
         + Courier_Hermes_V1_DelivererService_REST.routes(for: deliverer),
+      deviceEndpoints: [OsmAndEndpoint.path: { [osmAnd = OsmAndEndpoint(core: core)] in await osmAnd.respond(to: $0) }],
       openAPIDocuments: [
         Courier_Hermes_V1_TrackingService_REST.openAPIDocument,
         Courier_Hermes_V1_DeliveryAdminService_REST.openAPIDocument,

@@ -25,6 +25,7 @@ extension HermesCore {
     let description = try Validation.length(request.description_p, field: "description", in: 0...2_000)
     let recipient = try Validation.uuid(request.recipientUserID, field: "recipient_user_id")
     let requestID = request.requestID.isEmpty ? nil : try Validation.uuid(request.requestID, field: "request_id")
+    let destination = request.hasDestination ? try Validation.point(request.destination, field: "destination") : nil
     return try await rpc {
       if let requestID, let existing = try await payload(requestID: requestID) { return existing }
       guard let user = try await lookUpUser(recipient), !user.disabled, !user.deleted else {
@@ -38,8 +39,11 @@ extension HermesCore {
           let code = try await freshCode(in: tx)
           try await tx.execute(
             """
-            INSERT INTO hermes.payloads (id, tracking_code, title, description, recipient_user_id, status, request_id, created_at, updated_at)
-            VALUES (\(id), \(code), \(title), \(description), \(recipient), 1, \(requestID), \(moment), \(moment))
+            INSERT INTO hermes.payloads
+              (id, tracking_code, title, description, recipient_user_id, status, request_id, created_at, updated_at,
+               dest_lat, dest_lon)
+            VALUES (\(id), \(code), \(title), \(description), \(recipient), 1, \(requestID), \(moment), \(moment),
+                    \(destination?.latitude), \(destination?.longitude))
             """)
           try await tx.execute(
             """
@@ -155,6 +159,7 @@ extension HermesCore {
       throw Validation.invalid("status", "must be one of REGISTERED, PICKED_UP, IN_TRANSIT, DELIVERED, FAILED")
     }
     let note = try Validation.length(request.note, field: "note", in: 0...500)
+    let headers = eventHeaders
     return try await rpc {
       try await pool.withTransaction { tx in
         guard let current = try await payload(id: id, in: tx, lock: true) else {
@@ -165,12 +170,54 @@ extension HermesCore {
           throw RPCError(code: .failedPrecondition, message: problem)
         }
         let moment = now()
+        // A final status ends the trip: no arrival to estimate any more.
         try await tx.execute(
-          "UPDATE hermes.payloads SET status = \(target.rawValue), updated_at = \(moment) WHERE id = \(id)")
+          """
+          UPDATE hermes.payloads SET status = \(target.rawValue), updated_at = \(moment),
+            eta_at = CASE WHEN \(target.rawValue) IN (4, 5) THEN NULL ELSE eta_at END,
+            eta_fix_at = CASE WHEN \(target.rawValue) IN (4, 5) THEN NULL ELSE eta_fix_at END
+          WHERE id = \(id)
+          """)
+        var changed = Courier_Events_V1_DeliveryPayloadStatusChanged()
+        changed.deliveryPayloadID = id.text
+        changed.recipientUserID = current.recipientUserID.text
+        changed.status = Int32(target.rawValue)
+        changed.previousStatus = Int32(current.status.rawValue)
+        changed.occurredAt = Google_Protobuf_Timestamp(microsecondsOf: moment)
+        try await events.append(changed, in: tx, headers: headers, occurredAt: moment)
         try await tx.execute(
           """
           INSERT INTO hermes.status_history (payload_id, status, changed_at, changed_by, note)
           VALUES (\(id), \(target.rawValue), \(moment), \(adminID), \(note))
+          """)
+        guard let row = try await payload(id: id, in: tx) else {
+          throw RPCError(code: .internalError, message: "payload \(id.text) vanished")
+        }
+        try await PositionHub.publish(row.update, in: tx)
+        return row
+      }
+    }
+  }
+
+  /// Sets or clears a payload's destination (DeliveryAdminService.SetDeliveryPayloadDestination). The
+  /// estimate is recomputed on the next fix.
+  package func setDestination(_ request: Courier_Hermes_V1_SetDeliveryPayloadDestinationRequest) async throws -> PayloadRow {
+    _ = try requireRole("admin")
+    let id = try Validation.uuid(request.deliveryPayloadID, field: "delivery_payload_id")
+    let destination = request.hasDestination ? try Validation.point(request.destination, field: "destination") : nil
+    return try await rpc {
+      try await pool.withTransaction { tx in
+        guard let current = try await payload(id: id, in: tx, lock: true) else {
+          throw RPCError(code: .notFound, message: "no payload has id \(id.text)")
+        }
+        if current.isFinal {
+          throw RPCError(code: .failedPrecondition, message: "payload \(id.text) is \(current.status); its trip is over")
+        }
+        try await tx.execute(
+          """
+          UPDATE hermes.payloads SET dest_lat = \(destination?.latitude), dest_lon = \(destination?.longitude),
+            eta_at = NULL, eta_fix_at = NULL, eta_remaining_m = NULL, eta_remaining_s = NULL, updated_at = \(now())
+          WHERE id = \(id)
           """)
         guard let row = try await payload(id: id, in: tx) else {
           throw RPCError(code: .internalError, message: "payload \(id.text) vanished")

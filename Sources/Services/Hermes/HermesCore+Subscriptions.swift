@@ -98,6 +98,8 @@ extension HermesCore {
     if let location = payload.location { subscription.lastLocation = location }
     subscription.updatedAt = Google_Protobuf_Timestamp(microsecondsOf: payload.updatedAt)
     subscription.subscribedAt = Google_Protobuf_Timestamp(microsecondsOf: try row.decode(Date.self, column: "subscribed_at"))
+    if let destination = payload.destination { subscription.destination = destination }
+    if let estimate = payload.arrivalEstimate { subscription.arrivalEstimate = estimate }
     return subscription
   }
 

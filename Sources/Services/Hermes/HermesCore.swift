@@ -15,6 +15,10 @@ public struct HermesConfiguration: Sendable {
   public var trackingURL: String
   /// The checks position fixes must pass.
   public var fixes: FixValidator
+  /// The OsmAnd endpoint's public URL, to type into phones (Traccar Client's server URL).
+  public var deviceURL: String
+  /// How arrival is estimated and when "arriving soon" is told.
+  public var arrival: ArrivalEstimator
   /// How many payloads one person may follow: 100.
   public var maxSubscriptions: Int
   /// Open WatchPayloadPositions streams per person: 5.
@@ -31,6 +35,8 @@ public struct HermesConfiguration: Sendable {
     mailInterval: Duration = .seconds(15 * 60),
     trackingURL: String = "http://127.0.0.1:8080/app/tracking",
     fixes: FixValidator = FixValidator(),
+    deviceURL: String = "http://127.0.0.1:8080/tracking/osmand",
+    arrival: ArrivalEstimator = ArrivalEstimator(),
     maxSubscriptions: Int = 100,
     maxWatchStreamsPerUser: Int = 5,
     payloadWatchBuffer: Int = 1_000,
@@ -40,6 +46,8 @@ public struct HermesConfiguration: Sendable {
     self.mailInterval = mailInterval
     self.trackingURL = trackingURL
     self.fixes = fixes
+    self.deviceURL = deviceURL
+    self.arrival = arrival
     self.maxSubscriptions = maxSubscriptions
     self.maxWatchStreamsPerUser = maxWatchStreamsPerUser
     self.payloadWatchBuffer = payloadWatchBuffer

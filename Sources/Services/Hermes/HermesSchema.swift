@@ -120,5 +120,45 @@ public enum HermesSchema {
           generated_at timestamptz NOT NULL
         );
         """),
+    PostgresMigration(
+      version: 2, name: "destinations_arrival_estimates_devices_notices",
+      sql: """
+        -- Where a payload is going, and the arrival estimate kept from its deliverer's fixes: the
+        -- smoothed speed, the distance and seconds left, the estimated arrival and the fix it came from.
+        ALTER TABLE hermes.payloads
+          ADD COLUMN dest_lat float8,
+          ADD COLUMN dest_lon float8,
+          ADD COLUMN smoothed_speed_mps float8,
+          ADD COLUMN eta_remaining_m float8,
+          ADD COLUMN eta_remaining_s float8,
+          ADD COLUMN eta_at timestamptz,
+          ADD COLUMN eta_fix_at timestamptz,
+          ADD CONSTRAINT payloads_destination_whole CHECK ((dest_lat IS NULL) = (dest_lon IS NULL));
+
+        -- Deliverers' phones that report with the OsmAnd protocol. The device identifier is the
+        -- phone's credential: only its SHA-256 (hex) is kept, and its first 4 characters as a hint.
+        CREATE TABLE hermes.devices (
+          id uuid PRIMARY KEY,
+          deliverer_id uuid NOT NULL REFERENCES hermes.deliverers (id),
+          label text NOT NULL,
+          identifier_sha256 text NOT NULL UNIQUE,
+          identifier_hint text NOT NULL,
+          created_at timestamptz NOT NULL,
+          revoked_at timestamptz,
+          last_report_at timestamptz
+        );
+        CREATE INDEX devices_by_deliverer ON hermes.devices (deliverer_id, created_at DESC);
+
+        -- Notifications sent at most once per subscriber and payload: `arriving`, `delivered`,
+        -- `failed`. A row is written in the transaction that asks Iris, so a redelivered event or a
+        -- restart never sends one twice.
+        CREATE TABLE hermes.once_notices (
+          user_id uuid NOT NULL,
+          payload_id uuid NOT NULL REFERENCES hermes.payloads (id),
+          kind text NOT NULL,
+          sent_at timestamptz NOT NULL,
+          PRIMARY KEY (user_id, payload_id, kind)
+        );
+        """),
   ]
 }

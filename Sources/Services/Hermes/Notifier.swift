@@ -15,6 +15,35 @@ package struct TrackingNotice: Sendable, Hashable {
   package var status: Courier_Hermes_V1_DeliveryPayloadStatus
   /// The subscriber's tracking page.
   package var trackingURL: String
+  /// What the notice tells.
+  package var kind: Kind = .moved
+  /// For `arriving`: when and how far, in words (``arrivalText(remainingSeconds:remainingMeters:)``).
+  package var arrival: String = ""
+
+  /// "in about 4 minutes, 1.2 km away", "in under a minute, 150 m away", or without a time (the
+  /// deliverer stands still) "150 m away".
+  package static func arrivalText(remainingSeconds: Double?, remainingMeters: Double) -> String {
+    let distance = remainingMeters >= 1_000
+      ? "\(String(format: "%.1f", remainingMeters / 1_000)) km away"
+      : "\(Int(remainingMeters.rounded())) m away"
+    guard let seconds = remainingSeconds else { return distance }
+    let minutes = Int((seconds / 60).rounded())
+    let when = minutes < 1 ? "in under a minute" : minutes == 1 ? "in about 1 minute" : "in about \(minutes) minutes"
+    return "\(when), \(distance)"
+  }
+
+  /// What a notice tells. `moved` goes out on every position; the others once per subscriber and
+  /// payload.
+  package enum Kind: String, Sendable, Hashable {
+    /// The payload has a new position.
+    case moved
+    /// The payload is about to arrive (near its destination, or due soon).
+    case arriving
+    /// The payload was delivered.
+    case delivered
+    /// The payload could not be delivered.
+    case failed
+  }
 
   /// The human name of the status, as mails and pushes say it.
   package var statusText: String {
@@ -28,15 +57,26 @@ package struct TrackingNotice: Sendable, Hashable {
     }
   }
 
-  /// The Iris push request: replaces the payload's previous notification (tag `payload:<code>`).
+  /// What the notice says the payload's state is, in mails and push titles.
+  package var headline: String {
+    kind == .arriving ? "arriving soon" : statusText
+  }
+
+  /// The Iris push request. It replaces the payload's previous notification (tag `payload:<code>`),
+  /// except "arriving soon", which stays next to it (tag `arriving:<code>`).
   package var pushRequest: Courier_Iris_V1_SendPushNotificationRequest {
     var request = Courier_Iris_V1_SendPushNotificationRequest()
     request.idempotencyKey = idempotencyKey
     request.userID = userID
-    request.title = "\(payloadTitle): \(statusText)"
-    request.body = "Your delivery \(trackingCode) has moved."
+    request.title = "\(payloadTitle): \(headline)"
+    switch kind {
+    case .moved: request.body = "Your delivery \(trackingCode) has moved."
+    case .arriving: request.body = "Your delivery \(trackingCode) is about to arrive."
+    case .delivered: request.body = "Your delivery \(trackingCode) was delivered."
+    case .failed: request.body = "Your delivery \(trackingCode) could not be delivered."
+    }
     request.url = Self.pushLink(trackingURL)
-    request.tag = "payload:\(trackingCode)"
+    request.tag = kind == .arriving ? "arriving:\(trackingCode)" : "payload:\(trackingCode)"
     return request
   }
 
@@ -48,7 +88,7 @@ package struct TrackingNotice: Sendable, Hashable {
     return path + (components.percentEncodedQuery.map { "?" + $0 } ?? "")
   }
 
-  /// The Iris mail request, template `payload-update`.
+  /// The Iris mail request: template `payload-arriving` for `arriving`, else `payload-update`.
   package var mailRequest: Courier_Iris_V1_SendMailRequest {
     var request = Courier_Iris_V1_SendMailRequest()
     request.idempotencyKey = idempotencyKey
@@ -56,9 +96,10 @@ package struct TrackingNotice: Sendable, Hashable {
     request.recipient.name = displayName
     request.userID = userID
     var template = Courier_Iris_V1_MailTemplate()
-    template.name = "payload-update"
+    template.name = kind == .arriving ? "payload-arriving" : "payload-update"
     let variables = [
-      ("display_name", displayName), ("payload_title", payloadTitle), ("status", statusText),
+      ("display_name", displayName), ("payload_title", payloadTitle),
+      kind == .arriving ? ("arrival", arrival) : ("status", headline),
       ("tracking_code", trackingCode), ("tracking_url", trackingURL),
     ]
     template.variables = variables.map { name, value in

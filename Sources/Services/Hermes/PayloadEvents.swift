@@ -14,7 +14,11 @@ import SwiftProtobuf
 ///   once per subscriber and payload per ``HermesConfiguration/mailInterval`` of event time, and
 ///   always when the payload's status differs from the one last mailed. Disabled and deleted users
 ///   and users who turned a channel off get nothing on it.
+///   It also keeps the payload's arrival estimate (``ArrivalEstimator``) from the newest fix, and
+///   when the payload is about to arrive tells each subscriber once, by push and mail.
 /// - `DeliveryPayloadRegistered`: renders the receipt PDF, puts it in the bucket and records it.
+/// - `DeliveryPayloadStatusChanged`: tells each subscriber once, by push and mail, that the payload
+///   was DELIVERED or FAILED.
 ///
 /// Each handler runs in the consumer's transaction, so the writes and the processed mark commit
 /// together. Iris calls carry `<event_id>:<user_id>`: a retry after a failure repeats the calls with
@@ -25,7 +29,10 @@ package struct PayloadEvents: Sendable {
 
   /// The events this consumer reads.
   package static var registry: EventRegistry {
-    EventRegistry([Courier_Events_V1_DeliveryPayloadChangedLocation.self, Courier_Events_V1_DeliveryPayloadRegistered.self])
+    EventRegistry([
+      Courier_Events_V1_DeliveryPayloadChangedLocation.self, Courier_Events_V1_DeliveryPayloadRegistered.self,
+      Courier_Events_V1_DeliveryPayloadStatusChanged.self,
+    ])
   }
 
   let configuration: HermesConfiguration
@@ -53,6 +60,8 @@ package struct PayloadEvents: Sendable {
         try await self.handle(moved, consumed: consumed, in: tx)
       case let registered as Courier_Events_V1_DeliveryPayloadRegistered:
         try await self.handle(registered, in: tx)
+      case let changed as Courier_Events_V1_DeliveryPayloadStatusChanged:
+        try await self.handle(changed, in: tx)
       default:
         return
       }
@@ -96,18 +105,35 @@ package struct PayloadEvents: Sendable {
               \(location.altitudeMeters), \(recordedAt), clock_timestamp())
       ON CONFLICT (event_id) DO NOTHING
       """)
-    // The newest fix wins, whatever order events are handled in.
-    try await tx.execute(
-      """
-      UPDATE hermes.payloads SET
-        lat = \(location.point.latitude), lon = \(location.point.longitude), accuracy_m = \(location.accuracyMeters),
-        speed_mps = \(location.speedMetersPerSecond), heading_deg = \(location.headingDegrees),
-        altitude_m = \(location.altitudeMeters), recorded_at = \(recordedAt),
-        updated_at = greatest(updated_at, \(occurredAt))
-      WHERE id = \(payloadID) AND (recorded_at IS NULL OR recorded_at < \(recordedAt))
-      """)
+    let before = try PayloadRow(row)
+    let previousSpeed = try row.decode(Double?.self, column: "smoothed_speed_mps")
+    // The newest fix wins, whatever order events are handled in (the row is locked: `before` is
+    // current). It moves the payload and its arrival estimate in one statement.
+    var arriving: String?  // the arrival in words, when the payload is about to arrive
+    if before.location.map({ $0.recordedAt.date < recordedAt }) ?? true {
+      let arrival = arrivalAfter(location, before: before, previousSpeed: previousSpeed)
+      if arrival.arrivingSoon, let estimate = arrival.estimate {
+        arriving = TrackingNotice.arrivalText(
+          remainingSeconds: estimate.remainingSeconds, remainingMeters: estimate.remainingDistance)
+      }
+      let estimate = arrival.estimate
+      let arrivalAt = estimate?.arrivalAt
+      try await tx.execute(
+        """
+        UPDATE hermes.payloads SET
+          lat = \(location.point.latitude), lon = \(location.point.longitude), accuracy_m = \(location.accuracyMeters),
+          speed_mps = \(location.speedMetersPerSecond), heading_deg = \(location.headingDegrees),
+          altitude_m = \(location.altitudeMeters), recorded_at = \(recordedAt),
+          updated_at = greatest(updated_at, \(occurredAt)),
+          smoothed_speed_mps = \(arrival.speed),
+          eta_remaining_m = CASE WHEN \(estimate != nil) THEN \(estimate?.remainingDistance) ELSE eta_remaining_m END,
+          eta_remaining_s = CASE WHEN \(estimate != nil) THEN \(estimate?.remainingSeconds) ELSE eta_remaining_s END,
+          eta_at = CASE WHEN \(estimate != nil) THEN \(arrivalAt) ELSE eta_at END,
+          eta_fix_at = CASE WHEN \(estimate != nil) THEN \(arrivalAt == nil ? nil : estimate?.computedAt) ELSE eta_fix_at END
+        WHERE id = \(payloadID)
+        """)
+    }
     let payload = try PayloadRow(try await tx.query("SELECT * FROM hermes.payloads WHERE id = \(payloadID)")[0])
-    _ = row
     try await PositionHub.publish(payload.update, in: tx)
 
     let subscribers = try await tx.query(
@@ -115,6 +141,80 @@ package struct PayloadEvents: Sendable {
     for subscriber in subscribers {
       let (userID, title) = try subscriber.decode((UUID, String).self)
       try await notify(userID, title: title, payload: payload, consumed: consumed, occurredAt: occurredAt, in: tx)
+      if let arriving { try await notifyOnce(userID, title: title, payload: payload, kind: .arriving, arrival: arriving, in: tx) }
+    }
+  }
+
+  /// The payload's smoothed speed after `location`, its newest fix, and for a carried payload with
+  /// a destination the new estimate and whether it is about to arrive.
+  private func arrivalAfter(
+    _ location: Courier_Common_V1_Location, before: PayloadRow, previousSpeed: Double?
+  ) -> (speed: Double?, estimate: ArrivalEstimator.Estimate?, arrivingSoon: Bool) {
+    let estimator = configuration.arrival
+    let fix = ArrivalEstimator.Fix(
+      latitude: location.point.latitude, longitude: location.point.longitude, speed: location.speedMetersPerSecond,
+      recordedAt: location.recordedAt.date)
+    let previous = before.location.map {
+      ArrivalEstimator.Fix(
+        latitude: $0.point.latitude, longitude: $0.point.longitude, speed: $0.speedMetersPerSecond, recordedAt: $0.recordedAt.date)
+    }
+    let speed = estimator.smoothedSpeed(after: fix, previous: previous, previousSpeed: previousSpeed)
+    guard before.status == .pickedUp || before.status == .inTransit, let destination = before.destination else {
+      return (speed, nil, false)
+    }
+    let estimate = estimator.estimate(at: fix, to: (destination.latitude, destination.longitude), speed: speed)
+    return (speed, estimate, estimator.isArrivingSoon(estimate))
+  }
+
+  /// Tells one subscriber something that is told once per payload (`kind`): the row in
+  /// `hermes.once_notices` is written in this transaction, so a redelivered event, a later fix or a
+  /// restart finds it and sends nothing. The Iris calls' key is `<kind>:<payload>:<user>`: a retry
+  /// of a failed transaction repeats them and Iris answers with the earlier deliveries.
+  private func notifyOnce(
+    _ userID: UUID, title: String, payload: PayloadRow, kind: TrackingNotice.Kind, arrival: String = "",
+    in tx: PostgresTransaction
+  ) async throws {
+    let inserted = try await tx.query(
+      """
+      INSERT INTO hermes.once_notices (user_id, payload_id, kind, sent_at)
+      VALUES (\(userID), \(payload.id), \(kind.rawValue), clock_timestamp())
+      ON CONFLICT DO NOTHING RETURNING 1
+      """)
+    guard !inserted.isEmpty else { return }
+    guard let user = try await users.user(id: userID.text), !user.disabled, !user.deleted else { return }
+    let notice = TrackingNotice(
+      idempotencyKey: "\(kind.rawValue):\(payload.id.text):\(userID.text)", userID: userID.text, address: user.email,
+      displayName: user.displayName, payloadTitle: title, trackingCode: payload.trackingCode, status: payload.status,
+      trackingURL: "\(configuration.trackingURL)?code=\(payload.trackingCode)", kind: kind, arrival: arrival)
+    if user.notificationPreferences.trackingPushEnabled {
+      try await notifier.push(notice)
+    }
+    if user.notificationPreferences.trackingMailEnabled, !user.email.isEmpty {
+      try await notifier.mail(notice)
+    }
+  }
+
+  // MARK: Status changed
+
+  func handle(_ event: Courier_Events_V1_DeliveryPayloadStatusChanged, in tx: PostgresTransaction) async throws {
+    let kind: TrackingNotice.Kind
+    switch Courier_Hermes_V1_DeliveryPayloadStatus(rawValue: Int(event.status)) {
+    case .delivered: kind = .delivered
+    case .failed: kind = .failed
+    default: return
+    }
+    guard let payloadID = UUID(uuidString: event.deliveryPayloadID),
+      let row = try await tx.query("SELECT * FROM hermes.payloads WHERE id = \(payloadID) FOR UPDATE").first
+    else {
+      logger.warning("DeliveryPayloadStatusChanged of an unknown payload ignored", metadata: ["payload": "\(event.deliveryPayloadID)"])
+      return
+    }
+    let payload = try PayloadRow(row)
+    let subscribers = try await tx.query(
+      "SELECT user_id, title FROM hermes.subscriptions WHERE payload_id = \(payloadID) ORDER BY user_id")
+    for subscriber in subscribers {
+      let (userID, title) = try subscriber.decode((UUID, String).self)
+      try await notifyOnce(userID, title: title, payload: payload, kind: kind, in: tx)
     }
   }
 
@@ -185,7 +285,6 @@ package enum MailThrottle {
   package static func shouldMail(last: (mailedAt: Date, status: Int)?, status: Int, at moment: Date, interval: Duration) -> Bool {
     guard let last else { return true }
     if last.status != status { return true }
-    let seconds = Double(interval.components.seconds) + Double(interval.components.attoseconds) / 1e18
-    return moment.timeIntervalSince(last.mailedAt) >= seconds
+    return moment.timeIntervalSince(last.mailedAt) >= interval.timeInterval
   }
 }

@@ -17,6 +17,10 @@ package struct PayloadRow: Sendable {
   package var createdAt: Date
   package var updatedAt: Date
   package var receiptGeneratedAt: Date?
+  /// Where it is going; nil until an admin sets it.
+  package var destination: Courier_Common_V1_GeoPoint?
+  /// The arrival estimate of its last fix; nil without one.
+  package var arrivalEstimate: Courier_Hermes_V1_ArrivalEstimate?
 
   /// Decodes a row of `SELECT * FROM hermes.payloads`, by column name.
   package init(_ row: PostgresRow) throws {
@@ -31,6 +35,21 @@ package struct PayloadRow: Sendable {
     createdAt = try row.decode(Date.self, column: "created_at")
     updatedAt = try row.decode(Date.self, column: "updated_at")
     receiptGeneratedAt = try row.decode(Date?.self, column: "receipt_generated_at")
+    if let lat = try row.decode(Double?.self, column: "dest_lat"), let lon = try row.decode(Double?.self, column: "dest_lon") {
+      var point = Courier_Common_V1_GeoPoint()
+      point.latitude = lat
+      point.longitude = lon
+      destination = point
+    }
+    if let etaAt = try row.decode(Date?.self, column: "eta_at"), let fixAt = try row.decode(Date?.self, column: "eta_fix_at") {
+      var estimate = Courier_Hermes_V1_ArrivalEstimate()
+      estimate.estimatedArrivalAt = Google_Protobuf_Timestamp(microsecondsOf: etaAt)
+      estimate.remainingDistanceMeters = try row.decode(Double?.self, column: "eta_remaining_m") ?? 0
+      estimate.remainingSeconds = try row.decode(Double?.self, column: "eta_remaining_s") ?? 0
+      estimate.smoothedSpeedMetersPerSecond = try row.decode(Double?.self, column: "smoothed_speed_mps") ?? 0
+      estimate.computedAt = Google_Protobuf_Timestamp(microsecondsOf: fixAt)
+      arrivalEstimate = estimate
+    }
   }
 
   /// True for DELIVERED and FAILED.
@@ -50,6 +69,8 @@ package struct PayloadRow: Sendable {
     payload.createdAt = Google_Protobuf_Timestamp(microsecondsOf: createdAt)
     payload.updatedAt = Google_Protobuf_Timestamp(microsecondsOf: updatedAt)
     if let receiptGeneratedAt { payload.receiptGeneratedAt = Google_Protobuf_Timestamp(microsecondsOf: receiptGeneratedAt) }
+    if let destination { payload.destination = destination }
+    if let arrivalEstimate { payload.arrivalEstimate = arrivalEstimate }
     return payload
   }
 
@@ -60,6 +81,8 @@ package struct PayloadRow: Sendable {
     update.payloadStatus = status
     if let location { update.location = location }
     update.updatedAt = Google_Protobuf_Timestamp(microsecondsOf: updatedAt)
+    if let destination { update.destination = destination }
+    if let arrivalEstimate { update.arrivalEstimate = arrivalEstimate }
     return update
   }
 }

@@ -47,4 +47,10 @@ package struct TrackingServiceImpl: Courier_Hermes_V1_TrackingService.SimpleServ
   ) async throws -> Courier_Hermes_V1_GetPayloadReceiptResponse {
     try await core.receipt(request)
   }
+
+  package func getPayloadRoute(
+    request: Courier_Hermes_V1_GetPayloadRouteRequest, context: ServerContext
+  ) async throws -> Courier_Hermes_V1_GetPayloadRouteResponse {
+    try await core.route(request)
+  }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import Generated
 import GRPCCore
 
 /// The request checks every Hermes RPC shares; each failure is INVALID_ARGUMENT naming the field.
@@ -21,6 +22,17 @@ enum Validation {
       throw invalid(field, "must be 12 characters of Crockford's base32 alphabet, got '\(text.prefix(60))'")
     }
     return code
+  }
+
+  /// A point with latitude in -90...90 and longitude in -180...180.
+  static func point(_ point: Courier_Common_V1_GeoPoint, field: String) throws(RPCError) -> Courier_Common_V1_GeoPoint {
+    guard point.latitude.isFinite, (-90...90).contains(point.latitude) else {
+      throw invalid("\(field).latitude", "must be between -90 and 90, got \(point.latitude)")
+    }
+    guard point.longitude.isFinite, (-180...180).contains(point.longitude) else {
+      throw invalid("\(field).longitude", "must be between -180 and 180, got \(point.longitude)")
+    }
+    return point
   }
 
   /// `text` when its length in characters is within `range`.

@@ -23,6 +23,7 @@ package struct SampleDeliveryAdminService: Courier_Hermes_V1_DeliveryAdminServic
     try SampleStore.length(request.description_p, field: "description", in: 0...2_000)
     _ = try SampleStore.uuid(request.recipientUserID, field: "recipient_user_id")
     if !request.requestID.isEmpty { _ = try SampleStore.uuid(request.requestID, field: "request_id") }
+    if request.hasDestination { try Self.checkDestination(request.destination) }
     let payload = store.state.withLock { state -> Courier_Hermes_V1_DeliveryPayload in
       if !request.requestID.isEmpty, let id = state.byRequestID[request.requestID], let existing = state.payloads[id] {
         return existing
@@ -35,6 +36,7 @@ package struct SampleDeliveryAdminService: Courier_Hermes_V1_DeliveryAdminServic
       payload.description_p = request.description_p
       payload.recipientUserID = request.recipientUserID
       payload.status = .registered
+      if request.hasDestination { payload.destination = request.destination }
       payload.createdAt = SampleStore.timestamp(&state)
       payload.updatedAt = payload.createdAt
       SampleStore.insert(payload, into: &state, by: caller.userID)
@@ -229,6 +231,96 @@ package struct SampleDeliveryAdminService: Courier_Hermes_V1_DeliveryAdminServic
     }
     // The sample has no position reports; the stream stays open until the client leaves.
     for await _ in store.changes() {}
+  }
+
+  package func setDeliveryPayloadDestination(
+    request: Courier_Hermes_V1_SetDeliveryPayloadDestinationRequest,
+    context: ServerContext
+  ) async throws -> Courier_Hermes_V1_SetDeliveryPayloadDestinationResponse {
+    _ = try SampleStore.caller()
+    let id = try SampleStore.uuid(request.deliveryPayloadID, field: "delivery_payload_id")
+    let point = request.destination
+    try Self.checkDestination(point)
+    let payload = try store.state.withLock { state in
+      guard var payload = state.payloads[id] else { throw RPCError(code: .notFound, message: "no payload has id \(id)") }
+      guard payload.status != .delivered && payload.status != .failed else {
+        throw RPCError(code: .failedPrecondition, message: "payload \(id) is \(payload.status)")
+      }
+      if request.hasDestination { payload.destination = point } else { payload.clearDestination() }
+      payload.updatedAt = SampleStore.timestamp(&state)
+      state.payloads[id] = payload
+      return payload
+    }
+    var response = Courier_Hermes_V1_SetDeliveryPayloadDestinationResponse()
+    response.payload = payload
+    return response
+  }
+
+  package func registerDelivererDevice(
+    request: Courier_Hermes_V1_RegisterDelivererDeviceRequest,
+    context: ServerContext
+  ) async throws -> Courier_Hermes_V1_RegisterDelivererDeviceResponse {
+    _ = try SampleStore.caller()
+    let delivererID = try SampleStore.uuid(request.delivererID, field: "deliverer_id")
+    try SampleStore.length(request.label, field: "label", in: 1...100)
+    let identifier = Self.code(UInt64.random(in: 0...UInt64.max)) + Self.code(UInt64.random(in: 0...UInt64.max))
+    let device = try store.state.withLock { state in
+      guard state.deliverers[delivererID] != nil else {
+        throw RPCError(code: .notFound, message: "no deliverer has id \(delivererID)")
+      }
+      var device = Courier_Hermes_V1_DelivererDevice()
+      device.deviceID = UUID().uuidString.lowercased()
+      device.delivererID = delivererID
+      device.label = request.label
+      device.identifierHint = String(identifier.prefix(4))
+      device.createdAt = SampleStore.timestamp(&state)
+      state.devices[device.deviceID] = device
+      return device
+    }
+    var response = Courier_Hermes_V1_RegisterDelivererDeviceResponse()
+    response.device = device
+    response.deviceIdentifier = identifier
+    response.serverURL = "http://127.0.0.1/tracking/osmand"
+    return response
+  }
+
+  package func listDelivererDevices(
+    request: Courier_Hermes_V1_ListDelivererDevicesRequest,
+    context: ServerContext
+  ) async throws -> Courier_Hermes_V1_ListDelivererDevicesResponse {
+    _ = try SampleStore.caller()
+    let delivererID = try SampleStore.uuid(request.delivererID, field: "deliverer_id")
+    var response = Courier_Hermes_V1_ListDelivererDevicesResponse()
+    response.devices = try store.state.withLock { state in
+      guard state.deliverers[delivererID] != nil else {
+        throw RPCError(code: .notFound, message: "no deliverer has id \(delivererID)")
+      }
+      return state.devices.values.filter { $0.delivererID == delivererID }.sorted { $0.createdAt.seconds > $1.createdAt.seconds }
+    }
+    response.serverURL = "http://127.0.0.1/tracking/osmand"
+    return response
+  }
+
+  package func revokeDelivererDevice(
+    request: Courier_Hermes_V1_RevokeDelivererDeviceRequest,
+    context: ServerContext
+  ) async throws -> Courier_Hermes_V1_RevokeDelivererDeviceResponse {
+    _ = try SampleStore.caller()
+    let id = try SampleStore.uuid(request.deviceID, field: "device_id")
+    var response = Courier_Hermes_V1_RevokeDelivererDeviceResponse()
+    response.device = try store.state.withLock { state in
+      guard var device = state.devices[id] else { throw RPCError(code: .notFound, message: "no device has id \(id)") }
+      if !device.hasRevokedAt { device.revokedAt = SampleStore.timestamp(&state) }
+      state.devices[id] = device
+      return device
+    }
+    return response
+  }
+
+  static func checkDestination(_ point: Courier_Common_V1_GeoPoint) throws {
+    guard (-90...90).contains(point.latitude), (-180...180).contains(point.longitude) else {
+      throw RPCError(code: .invalidArgument, message: "destination is out of range")
+    }
   }
 
   /// The n-th tracking code: 12 characters of Crockford's base32.

@@ -16,6 +16,8 @@ package final class SampleStore: Sendable {
     var byTrackingCode: [String: String] = [:]
     var byRequestID: [String: String] = [:]
     var deliverers: [String: Courier_Hermes_V1_Deliverer] = [:]
+    /// Phones by device id.
+    var devices: [String: Courier_Hermes_V1_DelivererDevice] = [:]
     /// user id -> tracking code -> subscription
     var subscriptions: [String: [String: Courier_Hermes_V1_PayloadSubscription]] = [:]
     var watchers: [UUID: AsyncStream<Courier_Hermes_V1_DeliveryPayload>.Continuation] = [:]

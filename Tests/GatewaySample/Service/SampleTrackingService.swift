@@ -130,6 +130,37 @@ package struct SampleTrackingService: Courier_Hermes_V1_TrackingService.SimpleSe
     return response
   }
 
+  /// The sample keeps no position history: the route is the last position, twice.
+  package func getPayloadRoute(
+    request: Courier_Hermes_V1_GetPayloadRouteRequest,
+    context: ServerContext
+  ) async throws -> Courier_Hermes_V1_GetPayloadRouteResponse {
+    _ = try SampleStore.caller()
+    let code = try SampleStore.trackingCode(request.payloadTrackingCode)
+    guard request.toleranceMeters.isFinite, (0...10_000).contains(request.toleranceMeters) else {
+      throw RPCError(code: .invalidArgument, message: "tolerance_meters must be 0 to 10,000")
+    }
+    let payload = try store.state.withLock { state in
+      guard let id = state.byTrackingCode[code], let payload = state.payloads[id] else {
+        throw RPCError(code: .notFound, message: "no payload has tracking code \(code)")
+      }
+      return payload
+    }
+    guard payload.hasLastLocation else {
+      throw RPCError(code: .failedPrecondition, message: "payload \(code) has no recorded position yet")
+    }
+    let point = payload.lastLocation.point
+    var response = Courier_Hermes_V1_GetPayloadRouteResponse()
+    response.type = "Feature"
+    response.geometry.type = "LineString"
+    let position = Google_Protobuf_ListValue(values: [.init(numberValue: point.longitude), .init(numberValue: point.latitude)])
+    response.geometry.coordinates = [position, position]
+    response.properties.trackingCode = code
+    response.properties.coordTimes = [payload.lastLocation.recordedAt, payload.lastLocation.recordedAt]
+    response.properties.fixCount = 1
+    return response
+  }
+
   static func fill(_ subscription: inout Courier_Hermes_V1_PayloadSubscription, from payload: Courier_Hermes_V1_DeliveryPayload) {
     subscription.payloadStatus = payload.status
     if payload.hasLastLocation { subscription.lastLocation = payload.lastLocation }

@@ -8,6 +8,11 @@ against real servers on loopback, one stack for the module.
 - Push: Tests/Python/support/push_service.py checks the VAPID JWT and decrypts with `http_ece`.
 - Receipts: HERMES_BUCKET=s3 against a `moto_server`; `pdftotext` reads the PDF back.
 - Users: signed up and logged in through Asgardian REST; the bootstrap admin gives roles.
+- Phones: reports in both forms of the OsmAnd protocol (Tests/Python/support/osmand.py) at
+  `/tracking/osmand`; a drive towards a destination checks the falling estimate, "arriving soon"
+  once per subscriber (push decrypted at the push service, mail at the SMTP server), "delivered"
+  once, and the replayed route, validated as GeoJSON by check-jsonschema against
+  Tests/Python/support/schemas/geojson.schema.json (written from RFC 7946).
 
 Waiting is always by polling with a deadline.
 """
@@ -17,6 +22,7 @@ import datetime
 import email
 import email.policy
 import os
+import re
 import pathlib
 import subprocess
 import sys
@@ -34,6 +40,7 @@ ROOT = HERE.parents[2]
 sys.path.insert(0, str(ROOT / "scripts"))
 sys.path.insert(0, str(HERE.parent / "support"))
 import courier_protos  # noqa: E402
+import osmand  # noqa: E402
 import courier_stack as stack  # noqa: E402
 
 PYTHON = sys.executable
@@ -208,6 +215,8 @@ def hermes(pg, workdir, broker, asgardian, iris, s3):
         "HERMES_GRPC_PORT": "0",
         "HERMES_HTTP_PORT": "0",
         "HERMES_MAIL_INTERVAL": "1h",
+        "HERMES_ARRIVING_RADIUS_METERS": "300",
+        "HERMES_ARRIVING_SOON_WITHIN": "60s",
         # Iris takes only https (or path) links in pushes; the default http://127.0.0.1:8080/... is
         # refused, which dead-letters every ChangedLocation event.
         "HERMES_TRACKING_URL": TRACKING_URL,
@@ -335,19 +344,26 @@ class Scenario:
     subscriber follows."""
 
 
-@pytest.fixture(scope="module")
-def scenario(asgardian, iris, hermes, push_service, admin_token):
-    s = Scenario()
-    s.subscriber_id, s.subscriber_email, s.subscriber_token = sign_up(asgardian, "Grace")
+def subscribe_browser(iris, push_service, token):
+    """A browser push subscription at the test push service, registered with Iris for the user of
+    `token`; returns the push service's record (name, endpoint, keys)."""
     vapid = requests.get(f"{iris.http}/notifications/push/vapid-public-key", timeout=30).json()["publicKey"]
     created = requests.post(f"{push_service.base}/control/subscriptions", json={"application_server_key": vapid},
                             verify=push_service.ca, timeout=30)
     assert created.status_code == 201, created.text
-    s.push = created.json()
-    registered = requests.post(f"{iris.http}/notifications/push/subscriptions", headers=auth(s.subscriber_token), json={
-        "endpoint": s.push["endpoint"], "keys": {"p256dh": s.push["p256dh"], "auth": s.push["auth"]},
+    push = created.json()
+    registered = requests.post(f"{iris.http}/notifications/push/subscriptions", headers=auth(token), json={
+        "endpoint": push["endpoint"], "keys": {"p256dh": push["p256dh"], "auth": push["auth"]},
         "userAgent": "pytest"}, timeout=30)
     assert registered.status_code == 200, registered.text
+    return push
+
+
+@pytest.fixture(scope="module")
+def scenario(asgardian, iris, hermes, push_service, admin_token):
+    s = Scenario()
+    s.subscriber_id, s.subscriber_email, s.subscriber_token = sign_up(asgardian, "Grace")
+    s.push = subscribe_browser(iris, push_service, s.subscriber_token)
 
     s.deliverer_id, s.deliverer_user_id, s.deliverer_token = make_deliverer(asgardian, hermes, admin_token, "Dana")
     s.title = f"Books {uuid.uuid4().hex[:6]}"
@@ -635,3 +651,265 @@ def test_subscription_bad_input(hermes, scenario):
     assert list(listed).count(s.code) == 1 and listed[s.code]["title"] == "Renamed"
     requests.post(f"{hermes.http}/tracking/payload/{s.code}", headers=headers, json={"title": s.subscription_title},
                   timeout=30).raise_for_status()
+
+
+# --------------------------------------------------------------------------- 5. phones, arrival, route
+
+GEOJSON_SCHEMA = SUPPORT / "schemas" / "geojson.schema.json"
+CHECK_JSONSCHEMA = pathlib.Path(PYTHON).parent / "check-jsonschema"
+DESTINATION = (52.5300, 13.4000)
+STEP_DEGREES = 0.0018  # about 200 m of latitude
+
+
+def register_phone(hermes, admin_token, deliverer_id, label="Rita's phone"):
+    response = requests.post(f"{hermes.http}/tracking/admin/deliverers/{deliverer_id}/devices", headers=auth(admin_token),
+                             json={"label": label}, timeout=30)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def send_osmand(hermes, form, body):
+    """One report: `get` (query), `form` (POST form body) or `json` (POST JSON)."""
+    url = f"{hermes.http}/tracking/osmand"
+    if form == "get":
+        return requests.get(url, params=body, timeout=30)
+    if form == "form":
+        return requests.post(url, data=body, timeout=30)
+    return requests.post(url, json=body, timeout=30)
+
+
+def deliverer_position(hermes, admin_token, deliverer_id):
+    response = requests.get(f"{hermes.http}/tracking/admin/deliverers", params={"page.page_size": 500},
+                            headers=auth(admin_token), timeout=30)
+    assert response.status_code == 200, response.text
+    found = [d for d in response.json()["deliverers"] if d["delivererId"] == deliverer_id]
+    point = found[0].get("lastLocation", {}).get("point")
+    return None if point is None else (point.get("latitude", 0.0), point.get("longitude", 0.0))
+
+
+class Trip:
+    """A deliverer with a registered phone, carrying a payload with a destination that two
+    subscribers (each with a browser push subscription) follow."""
+
+
+@pytest.fixture(scope="module")
+def trip(asgardian, iris, hermes, push_service, admin_token):
+    t = Trip()
+    t.deliverer_id, _, _ = make_deliverer(asgardian, hermes, admin_token, "Rita")
+    t.phone = register_phone(hermes, admin_token, t.deliverer_id)
+    t.device = t.phone["deviceIdentifier"]
+    t.subscribers = []
+    for name in ("Ada", "Bo"):
+        user_id, address, token = sign_up(asgardian, name)
+        t.subscribers.append({"id": user_id, "email": address, "token": token, "title": f"Parcel for {name}",
+                              "push": subscribe_browser(iris, push_service, token)})
+    registered = requests.post(f"{hermes.http}/tracking/admin/payloads", headers=auth(admin_token), json={
+        "title": "Lamp", "description": "fragile", "recipientUserId": t.subscribers[0]["id"],
+        "destination": {"latitude": DESTINATION[0], "longitude": DESTINATION[1]}}, timeout=30)
+    assert registered.status_code == 200, registered.text
+    payload = registered.json()["payload"]
+    assert payload["destination"] == {"latitude": DESTINATION[0], "longitude": DESTINATION[1]}
+    t.payload_id, t.code = payload["deliveryPayloadId"], payload["trackingCode"]
+    for path, body in ((f"/tracking/admin/payloads/{t.payload_id}/deliverer", {"delivererId": t.deliverer_id}),
+                       (f"/tracking/admin/payloads/{t.payload_id}/status", {"status": "DELIVERY_PAYLOAD_STATUS_PICKED_UP"})):
+        response = requests.put(f"{hermes.http}{path}", headers=auth(admin_token), json=body, timeout=30)
+        assert response.status_code == 200, response.text
+    for subscriber in t.subscribers:
+        followed = requests.post(f"{hermes.http}/tracking/payload/{t.code}", headers=auth(subscriber["token"]),
+                                 json={"title": subscriber["title"]}, timeout=30)
+        assert followed.status_code == 200, followed.text
+    t.clock = now().replace(microsecond=0) - datetime.timedelta(minutes=20)
+    return t
+
+
+def test_admin_registers_a_phone_and_sees_it_listed(hermes, admin_token, trip):
+    phone = trip.phone
+    assert len(trip.device) == 32 and phone["serverUrl"].endswith("/tracking/osmand"), phone
+    listed = requests.get(f"{hermes.http}/tracking/admin/deliverers/{trip.deliverer_id}/devices",
+                          headers=auth(admin_token), timeout=30)
+    assert listed.status_code == 200, listed.text
+    devices = listed.json()["devices"]
+    assert [d["deviceId"] for d in devices] == [phone["device"]["deviceId"]]
+    assert devices[0]["identifierHint"] == trip.device[:4] and "revokedAt" not in devices[0]
+    # The identifier is shown once: no list carries it.
+    assert trip.device not in listed.text
+    assert listed.json()["serverUrl"] == phone["serverUrl"]
+    bad = requests.post(f"{hermes.http}/tracking/admin/deliverers/{trip.deliverer_id}/devices", headers=auth(admin_token),
+                        json={"label": ""}, timeout=30)
+    assert bad.status_code == 400 and "label" in bad.json()["message"], bad.text
+    unknown = requests.post(f"{hermes.http}/tracking/admin/deliverers/{uuid.uuid4()}/devices", headers=auth(admin_token),
+                            json={"label": "x"}, timeout=30)
+    assert unknown.status_code == 404, unknown.text
+
+
+OSMAND_MALFORMED = [
+    ("missing id", "get", lambda d, t: {k: v for k, v in osmand.query(d, 52.5, 13.4, t).items() if k != "id"}, "id"),
+    ("latitude out of range", "get", lambda d, t: osmand.query(d, 91.5, 13.4, t), "lat"),
+    ("longitude out of range", "form", lambda d, t: osmand.query(d, 52.5, 181.0, t), "lon"),
+    ("bad timestamp", "get", lambda d, t: {**osmand.query(d, 52.5, 13.4, t), "timestamp": "yesterday"}, "timestamp"),
+    ("JSON without device_id", "json", lambda d, t: {k: v for k, v in osmand.json_body(d, 52.5, 13.4, t).items() if k != "device_id"},
+     "device_id"),
+    ("JSON latitude out of range", "json", lambda d, t: osmand.json_body(d, -95.0, 13.4, t), "lat"),
+    ("JSON bad timestamp", "json",
+     lambda d, t: {**osmand.json_body(d, 52.5, 13.4, t), "location": {**osmand.json_body(d, 52.5, 13.4, t)["location"], "timestamp": "soon"}},
+     "location.timestamp"),
+]
+
+
+@pytest.mark.parametrize("case,form,make,field", OSMAND_MALFORMED, ids=[c[0] for c in OSMAND_MALFORMED])
+def test_malformed_phone_reports_are_400_and_change_nothing(pg, hermes, admin_token, trip, case, form, make, field):
+    events_before = location_events(pg, trip.payload_id)
+    position_before = deliverer_position(hermes, admin_token, trip.deliverer_id)
+    response = send_osmand(hermes, form, make(trip.device, trip.clock + datetime.timedelta(seconds=5)))
+    assert response.status_code == 400, response.text
+    body = response.json()
+    assert body["code"] == "INVALID_ARGUMENT" and f"'{field}'" in body["message"], body
+    assert body["details"][0]["fieldViolations"][0]["field"] == field, body
+    assert location_events(pg, trip.payload_id) == events_before
+    assert deliverer_position(hermes, admin_token, trip.deliverer_id) == position_before
+
+
+def test_unknown_and_revoked_phones_get_the_same_refusal(pg, hermes, admin_token, trip):
+    spare = register_phone(hermes, admin_token, trip.deliverer_id, "spare phone")
+    revoked = requests.delete(f"{hermes.http}/tracking/admin/devices/{spare['device']['deviceId']}",
+                              headers=auth(admin_token), timeout=30)
+    assert revoked.status_code == 200 and "revokedAt" in revoked.json()["device"], revoked.text
+    again = requests.delete(f"{hermes.http}/tracking/admin/devices/{spare['device']['deviceId']}",
+                            headers=auth(admin_token), timeout=30)
+    assert again.json()["device"]["revokedAt"] == revoked.json()["device"]["revokedAt"]
+    events_before = location_events(pg, trip.payload_id)
+    moment = trip.clock + datetime.timedelta(seconds=5)
+    answers = []
+    for device in (spare["deviceIdentifier"], "0" * 32, "not-even-the-right-shape"):
+        for form, body in (("get", osmand.query(device, 52.5, 13.4, moment)),
+                           ("json", osmand.json_body(device, 52.5, 13.4, moment))):
+            response = send_osmand(hermes, form, body)
+            answers.append((response.status_code, response.json()))
+    assert answers[0][0] == 403 and answers[0][1]["code"] == "PERMISSION_DENIED", answers[0]
+    assert all(answer == answers[0] for answer in answers), answers
+    assert location_events(pg, trip.payload_id) == events_before
+    listed = requests.get(f"{hermes.http}/tracking/admin/deliverers/{trip.deliverer_id}/devices",
+                          headers=auth(admin_token), timeout=30).json()["devices"]
+    assert [("revokedAt" in d) for d in listed] == [True, False]  # newest first: the spare, then the phone
+
+
+def arriving_mails(smtp, subscriber):
+    return [m for m in mails_mentioning(smtp, "arriving soon") if subscriber["email"] in m["To"]]
+
+
+def test_drive_to_the_destination(pg, hermes, iris, smtp, push_service, admin_token, trip, tmp_path):
+    t = trip
+    start = DESTINATION[0] - 15 * STEP_DEGREES  # 3 km south, then north at 10 m/s: 200 m every 20 s
+    sent, remaining = [], []
+    forms = ("get", "json", "form")
+    for step in range(18):  # the last 2 fixes wait at the door
+        latitude = start + min(step, 15) * STEP_DEGREES
+        t.clock += datetime.timedelta(seconds=20)
+        speed = 10.0 if step < 15 else 0.0
+        form = forms[step % 3]
+        body = osmand.json_body(t.device, latitude, DESTINATION[1], t.clock, speed) if form == "json" \
+            else osmand.query(t.device, latitude, DESTINATION[1], t.clock, speed)
+        response = send_osmand(hermes, form, body)
+        assert response.status_code == 200, response.text
+        assert response.json() == {"accepted": True, "movedPayloadCount": 1}, response.text
+        sent.append((latitude, DESTINATION[1], t.clock))
+        eventually(lambda: len(location_events(pg, t.payload_id)) == len(sent)
+                   and all(p for _, p in location_events(pg, t.payload_id)),
+                   f"fix {step} to be processed", detail=lambda: event_table(pg, hermes))
+        estimate = subscriptions(hermes, t.subscribers[0]["token"])[t.code].get("arrivalEstimate")
+        if step <= 15:
+            assert estimate is not None, f"no estimate after fix {step}"
+            remaining.append(estimate.get("remainingSeconds", 0.0))  # proto3 JSON leaves out zeros
+            assert estimate.get("remainingDistanceMeters", 0.0) == pytest.approx(
+                (15 - step) * STEP_DEGREES * 111_195, rel=0.01, abs=1)
+        # The admin map follows the phone.
+        assert deliverer_position(hermes, admin_token, t.deliverer_id) == pytest.approx((latitude, DESTINATION[1]))
+    # The estimate falls with every fix of the drive, to the door.
+    assert all(a > b for a, b in zip(remaining, remaining[1:])), remaining
+    assert remaining[0] == pytest.approx(300, rel=0.02) and remaining[-1] == pytest.approx(0, abs=0.5)
+
+    # "Arriving soon": once per subscriber, by push and by mail, though many fixes qualified.
+    for subscriber in t.subscribers:
+        key = f"arriving:{t.payload_id}:{subscriber['id']}"
+        deliveries = eventually(lambda: [d for d in iris_deliveries(iris, admin_token) if d["idempotencyKey"] == key]
+                                if len([d for d in iris_deliveries(iris, admin_token) if d["idempotencyKey"] == key]) == 2
+                                else None, f"Iris to take both arriving notices for {subscriber['title']}")
+        assert sorted(d["channel"] for d in deliveries) == ["NOTIFICATION_CHANNEL_MAIL", "NOTIFICATION_CHANNEL_PUSH"]
+        pushes = eventually(lambda: [p for p in received_pushes(push_service, subscriber["push"]["name"])
+                                     if "arriving soon" in p["plaintext"]], "the arriving-soon push")
+        assert len(pushes) == 1 and subscriber["title"] in pushes[0]["plaintext"], pushes
+        mails = eventually(lambda: arriving_mails(smtp, subscriber), "the arriving-soon mail")
+        assert len(mails) == 1 and str(mails[0]["Subject"]) == f"{subscriber['title']}: arriving soon", mails[0]["Subject"]
+        text = mails[0].get_body(preferencelist=("plain",)).get_content()
+        assert re.search(r"is about to arrive: in (about \d+ minutes?|under a minute), \d+ m away", text), text
+    rows = pg.psql(f"SELECT count(*) FROM hermes.once_notices WHERE payload_id = '{t.payload_id}' AND kind = 'arriving'",
+                   database="courier")
+    assert rows.strip() == "2"
+
+    # Delivered: each subscriber is told once, and the estimate is gone.
+    for _ in range(2):  # the second time changes nothing and tells nobody again
+        delivered = requests.put(f"{hermes.http}/tracking/admin/payloads/{t.payload_id}/status", headers=auth(admin_token),
+                                 json={"status": "DELIVERY_PAYLOAD_STATUS_DELIVERED"}, timeout=30)
+        assert delivered.status_code == 200, delivered.text
+        assert "arrivalEstimate" not in delivered.json()["payload"]
+    for subscriber in t.subscribers:
+        pushes = eventually(lambda: [p for p in received_pushes(push_service, subscriber["push"]["name"])
+                                     if "was delivered" in p["plaintext"]], "the delivered push")
+        mails = eventually(lambda: [m for m in mails_mentioning(smtp, "delivered") if subscriber["email"] in m["To"]
+                                    and str(m["Subject"]).endswith(": delivered")], "the delivered mail")
+        assert len(pushes) == 1 and len(mails) == 1
+    assert "arrivalEstimate" not in subscriptions(hermes, t.subscribers[0]["token"])[t.code]
+
+    # The replayed route is the fixes, in order, with their times, as GeoJSON.
+    response = requests.get(f"{hermes.http}/tracking/payload/{t.code}/route", headers=auth(t.subscribers[1]["token"]),
+                            timeout=30)
+    assert response.status_code == 200, response.text
+    feature = response.json()
+    assert feature["type"] == "Feature" and feature["geometry"]["type"] == "LineString"
+    assert feature["geometry"]["coordinates"] == [[pytest.approx(lon), pytest.approx(lat)] for lat, lon, _ in sent]
+    times = [datetime.datetime.fromisoformat(x) for x in feature["properties"]["coordTimes"]]
+    assert times == [moment for _, _, moment in sent]
+    assert feature["properties"]["fixCount"] == len(sent) and feature["properties"]["trackingCode"] == t.code
+    path = tmp_path / "route.geojson"
+    path.write_text(response.text)
+    checked = subprocess.run([str(CHECK_JSONSCHEMA), "--schemafile", str(GEOJSON_SCHEMA), str(path)],
+                             capture_output=True, text=True, timeout=120)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    # Simplified, the straight drive keeps its two ends, with their times.
+    simplified = requests.get(f"{hermes.http}/tracking/payload/{t.code}/route", params={"tolerance_meters": 5},
+                              headers=auth(admin_token), timeout=30)
+    assert simplified.status_code == 200, simplified.text
+    assert simplified.json()["geometry"]["coordinates"] == [
+        [pytest.approx(DESTINATION[1]), pytest.approx(start)], [pytest.approx(DESTINATION[1]), pytest.approx(DESTINATION[0])]]
+    assert [datetime.datetime.fromisoformat(x) for x in simplified.json()["properties"]["coordTimes"]] == [sent[0][2], sent[-1][2]]
+    assert simplified.json()["properties"]["toleranceMeters"] == 5
+
+
+def test_route_is_for_the_recipient_subscribers_and_admins(asgardian, hermes, admin_token, trip, scenario):
+    _, _, stranger = sign_up(asgardian, "Eve")
+    forbidden = requests.get(f"{hermes.http}/tracking/payload/{trip.code}/route", headers=auth(stranger), timeout=30)
+    assert forbidden.status_code == 403 and forbidden.json()["code"] == "PERMISSION_DENIED", forbidden.text
+    assert requests.get(f"{hermes.http}/tracking/payload/{trip.code}/route", timeout=30).status_code == 401
+    unknown = requests.get(f"{hermes.http}/tracking/payload/0000000000AA/route", headers=auth(admin_token), timeout=30)
+    assert unknown.status_code == 404, unknown.text
+    negative = requests.get(f"{hermes.http}/tracking/payload/{trip.code}/route", params={"tolerance_meters": -1},
+                            headers=auth(admin_token), timeout=30)
+    assert negative.status_code == 400 and "tolerance_meters" in negative.json()["message"], negative.text
+    # A payload that has not moved has no route yet.
+    fresh = register_payload(hermes, admin_token, "Unmoved", scenario.subscriber_id).json()["payload"]
+    empty = requests.get(f"{hermes.http}/tracking/payload/{fresh['trackingCode']}/route", headers=auth(admin_token),
+                         timeout=30)
+    assert empty.status_code == 400 and empty.json()["code"] == "FAILED_PRECONDITION", empty.text
+
+
+def test_destination_bad_input(hermes, admin_token, scenario):
+    path = f"{hermes.http}/tracking/admin/payloads/{scenario.payload_id}/destination"
+    for point, field in (({"latitude": 95, "longitude": 1}, "destination.latitude"),
+                         ({"latitude": 1, "longitude": -200}, "destination.longitude")):
+        response = requests.put(path, headers=auth(admin_token), json={"destination": point}, timeout=30)
+        assert response.status_code == 400 and field in response.json()["message"], response.text
+    set_ = requests.put(path, headers=auth(admin_token), json={"destination": {"latitude": 52.51, "longitude": 13.39}},
+                        timeout=30)
+    assert set_.status_code == 200 and set_.json()["payload"]["destination"] == {"latitude": 52.51, "longitude": 13.39}
+    cleared = requests.put(path, headers=auth(admin_token), json={}, timeout=30)
+    assert cleared.status_code == 200 and "destination" not in cleared.json()["payload"], cleared.text

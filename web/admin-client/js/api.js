@@ -225,6 +225,10 @@ export class Session {
   put(path, body) {
     return this.call("PUT", path, body || {});
   }
+
+  delete(path) {
+    return this.call("DELETE", path);
+  }
 }
 
 /** `?a=1&b=x` from an object; skips empty values, repeats arrays. */

@@ -92,3 +92,12 @@ export async function busy(button, action) {
     button.removeAttribute("aria-busy");
   }
 }
+
+/** An arrival estimate (Hermes' ArrivalEstimate) in words: "in about 4 min (12:31:05), 2.40 km to go". */
+export function formatArrival(estimate) {
+  if (!estimate || !estimate.estimatedArrivalAt) return "No estimate (no destination, no fix yet, or standing still)";
+  const minutes = Math.max(0, Math.round((estimate.remainingSeconds || 0) / 60));
+  const distance = estimate.remainingDistanceMeters || 0;
+  const away = distance >= 1000 ? `${(distance / 1000).toFixed(2)} km` : `${Math.round(distance)} m`;
+  return `in about ${minutes} min (${formatRecent(estimate.estimatedArrivalAt)}), ${away} to go`;
+}

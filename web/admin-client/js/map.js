@@ -43,11 +43,17 @@ function formatDegrees(value, positive, negative, step) {
 export class SlippyMap {
   /**
    * `container` gets the canvas, the marker layer, the zoom buttons and the attribution.
-   * `options.onMarker(id)` is called when a marker is activated.
+   * `options.onMarker(id)` is called when a marker is activated; `options.onPick(latitude, longitude)`
+   * when the map is clicked without dragging. `options.canvasId` and `options.label` name the canvas.
    */
   constructor(container, options = {}) {
     this.container = container;
     this.onMarker = options.onMarker || (() => {});
+    this.onPick = options.onPick || null;
+    this.canvasId = options.canvasId || "live-map-canvas";
+    this.label = options.label
+      || "Map of deliverer positions. Arrow keys pan, plus and minus zoom, 0 fits every deliverer.";
+    this.path = [];
     this.center = project(20, 0);
     this.zoom = 2;
     this.markers = new Map();
@@ -70,11 +76,10 @@ export class SlippyMap {
     this.canvas = doc.createElement("canvas");
     this.canvas.className = "map-canvas";
     this.canvas.tabIndex = 0;
-    this.canvas.id = "live-map-canvas";
+    this.canvas.id = this.canvasId;
     this.canvas.setAttribute("role", "img");
     this.canvas.setAttribute("aria-roledescription", "map");
-    this.canvas.setAttribute("aria-label",
-      "Map of deliverer positions. Arrow keys pan, plus and minus zoom, 0 fits every deliverer.");
+    this.canvas.setAttribute("aria-label", this.label);
     this.layer = doc.createElement("div");
     this.layer.className = "map-markers";
     this.layer.setAttribute("data-testid", "map-markers");
@@ -168,9 +173,16 @@ export class SlippyMap {
     this.draw();
   }
 
-  /** Shows every marker; with one marker, centres on it at street level. */
+  /** Draws a line through `points` ({latitude, longitude}, in order) under the markers; [] removes it. */
+  setPath(points) {
+    this.path = points.map((point) => project(point.latitude, point.longitude));
+    this.container.dataset.pathLength = String(this.path.length);
+    this.draw();
+  }
+
+  /** Shows every marker and the path; with one marker, centres on it at street level. */
   fit() {
-    const points = [...this.markers.values()].map((marker) => marker.point);
+    const points = [...this.markers.values()].map((marker) => marker.point).concat(this.path);
     if (points.length === 0) return false;
     const xs = points.map((p) => p.x);
     const ys = points.map((p) => p.y);
@@ -233,6 +245,7 @@ export class SlippyMap {
   pointerDown(event) {
     this.canvas.setPointerCapture(event.pointerId);
     this.pointers.set(event.pointerId, { x: event.clientX, y: event.clientY });
+    this.press = this.pointers.size === 1 ? { x: event.clientX, y: event.clientY } : null;
     if (this.pointers.size === 2) this.pinch = this.pinchState();
   }
 
@@ -257,6 +270,15 @@ export class SlippyMap {
   pointerUp(event) {
     if (!this.pointers.has(event.pointerId)) return;
     this.pointers.delete(event.pointerId);
+    // A click (a press that did not drag) picks the point under it.
+    if (this.onPick && this.press && event.type === "pointerup"
+        && Math.hypot(event.clientX - this.press.x, event.clientY - this.press.y) < 5) {
+      const rect = this.canvas.getBoundingClientRect();
+      const world = this.toWorld(event.clientX - rect.left, event.clientY - rect.top);
+      const point = unproject(world.x - Math.floor(world.x), world.y);
+      this.onPick(point.latitude, point.longitude);
+    }
+    this.press = null;
     this.pinch = this.pointers.size === 2 ? this.pinchState() : null;
   }
 
@@ -362,6 +384,7 @@ export class SlippyMap {
     }
     const showGrid = offline || missing || drawnTiles === 0;
     if (showGrid) this.paintGrid(context, drawnTiles > 0);
+    if (this.path.length > 1) this.paintPath(context);
     this.container.dataset.basemap = drawnTiles > 0 ? "tiles" : "grid";
     this.container.dataset.zoom = this.zoom.toFixed(2);
     const middle = unproject(this.center.x, this.center.y);
@@ -370,6 +393,21 @@ export class SlippyMap {
       ? "Map tiles © OpenStreetMap contributors"
       : "Map tiles unavailable: coordinate grid (latitude and longitude in degrees)";
     this.placeMarkers();
+  }
+
+  paintPath(context) {
+    context.save();
+    context.lineWidth = 4;
+    context.lineJoin = "round";
+    context.strokeStyle = "#0b57d0";
+    context.beginPath();
+    this.path.forEach((point, index) => {
+      const { x, y } = this.toScreen(point);
+      if (index === 0) context.moveTo(x, y);
+      else context.lineTo(x, y);
+    });
+    context.stroke();
+    context.restore();
   }
 
   paintGrid(context, faint) {

@@ -66,6 +66,17 @@ function normalizeCode(text) {
   return text.toUpperCase().replace(/[\s-]+/g, "").replace(/O/g, "0").replace(/[IL]/g, "1");
 }
 
+/** The arrival estimate in words, for a payload that has a destination. */
+function arrivalText(estimate, status) {
+  if (status === "DELIVERY_PAYLOAD_STATUS_DELIVERED") return "Delivered.";
+  if (!estimate || !estimate.estimatedArrivalAt) return "Arrival: no estimate yet.";
+  const minutes = Math.max(0, Math.round((estimate.remainingSeconds || 0) / 60));
+  const arrival = new Date(estimate.estimatedArrivalAt).toLocaleTimeString(undefined, { timeStyle: "short" });
+  const meters = estimate.remainingDistanceMeters || 0;
+  const away = meters >= 1000 ? `${(meters / 1000).toFixed(1)} km` : `${Math.round(meters)} m`;
+  return `Arrives in about ${minutes} min (around ${arrival}), ${away} away.`;
+}
+
 function formatPoint(point) {
   return `${point.lat.toFixed(5)}, ${point.lon.toFixed(5)}`;
 }
@@ -107,7 +118,19 @@ class Payload {
   apply(subscription) {
     this.title = subscription.title || this.title || "";
     this.subscribedAt = subscription.subscribedAt || this.subscribedAt || "";
+    this.arrive(subscription);
     this.update(subscription.payloadStatus, subscription.lastLocation, subscription.updatedAt);
+  }
+
+  /**
+   * Takes the destination and arrival estimate of a subscription or a live message (both carry
+   * `destination` and `arrivalEstimate`); true when the estimate changed.
+   */
+  arrive(message) {
+    const before = JSON.stringify([this.destination, this.estimate]);
+    this.destination = message.destination || null;
+    this.estimate = message.arrivalEstimate || null;
+    return JSON.stringify([this.destination, this.estimate]) !== before;
   }
 
   /** Takes a status and position (from the list or the live stream); true when something changed. */
@@ -157,7 +180,43 @@ class PayloadCard {
     $("[data-action=zoom-out]", this.element).addEventListener("click", () => this.map.zoomBy(-1));
     $("[data-action=receipt]", this.element).addEventListener("click", (event) => this.downloadReceipt(event.currentTarget));
     $("[data-action=unsubscribe]", this.element).addEventListener("click", (event) => this.unsubscribe(event.currentTarget));
+    $("[data-action=route]", this.element).addEventListener("click", (event) => this.loadRoute(event.currentTarget));
+    $("[data-testid=route-slider]", this.element).addEventListener("input", (event) => this.showReplay(Number(event.target.value)));
+    this.replay = null;
     this.render();
+  }
+
+  /** Fetches the payload's route (GeoJSON) and shows its first fix; the slider walks through it. */
+  async loadRoute(button) {
+    this.error("");
+    button.disabled = true;
+    try {
+      const feature = await this.app.session.call("GET", `/tracking/payload/${encodeURIComponent(this.payload.code)}/route`);
+      const points = ((feature.geometry && feature.geometry.coordinates) || []).map(([lon, lat]) => ({ lat, lon }));
+      this.replay = { points, times: (feature.properties && feature.properties.coordTimes) || [] };
+      const slider = $("[data-testid=route-slider]", this.element);
+      slider.max = String(Math.max(0, points.length - 1));
+      slider.value = "0";
+      $("[data-testid=route-controls]", this.element).hidden = false;
+      button.textContent = "Reload the route";
+      this.showReplay(0);
+    } catch (error) {
+      this.error(error.message);
+    } finally {
+      button.disabled = false;
+    }
+  }
+
+  /** Shows fix `index` of the loaded route on the map, with the whole route as the trail. */
+  showReplay(index) {
+    const { points, times } = this.replay;
+    if (!points.length) return;
+    const at = Math.max(0, Math.min(points.length - 1, index));
+    this.map.show(points[at], points);
+    const label = $("[data-testid=route-time]", this.element);
+    label.textContent = `Fix ${at + 1} of ${points.length} · ${formatTime(times[at])}`;
+    label.dataset.index = String(at);
+    label.dataset.time = times[at] || "";
   }
 
   render() {
@@ -172,7 +231,13 @@ class PayloadCard {
     updated.textContent = formatTime(payload.updatedAt) || "never";
     $("[data-testid=payload-position]", this.element).textContent =
       payload.point ? formatPoint(payload.point) : "none yet";
-    this.map.show(payload.point, payload.trail());
+    const eta = $("[data-testid=payload-eta]", this.element);
+    eta.dataset.remainingSeconds = payload.estimate ? String(payload.estimate.remainingSeconds || 0) : "";
+    show(eta, payload.destination ? arrivalText(payload.estimate, payload.status) : "");
+    const destination = payload.destination;
+    this.map.setDestination(destination ? { lat: Number(destination.latitude || 0), lon: Number(destination.longitude || 0) } : null);
+    if (this.replay) this.showReplay(Number($("[data-testid=route-slider]", this.element).value));
+    else this.map.show(payload.point, payload.trail());
     const list = $("[data-testid=payload-timeline]", this.element);
     list.replaceChildren(...payload.timeline.map((entry) => {
       const item = document.createElement("li");
@@ -638,7 +703,8 @@ class App {
   positionArrived(message) {
     const payload = this.payloads.get(message.payloadTrackingCode);
     if (!payload) return;
-    if (!payload.update(message.payloadStatus, message.location, message.updatedAt)) return;
+    const arrived = payload.arrive(message);
+    if (!payload.update(message.payloadStatus, message.location, message.updatedAt) && !arrived) return;
     this.saveTimeline(payload);
     const card = this.cards.get(payload.code);
     if (card) card.render();

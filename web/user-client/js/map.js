@@ -103,6 +103,13 @@ export class PositionMap {
     this.redraw();
   }
 
+  /** Where the payload is going ({lat, lon}), drawn as a flag with a dashed line to it; null for none. */
+  setDestination(destination) {
+    this.destination = destination;
+    this.canvas.dataset.destination = destination ? `${destination.lat},${destination.lon}` : "";
+    this.redraw();
+  }
+
   zoomBy(step) {
     this.zoom = Math.max(MIN_ZOOM, Math.min(MAX_ZOOM, this.zoom + step));
     this.redraw();
@@ -152,6 +159,7 @@ export class PositionMap {
     this.drawGrid(context, left, top, width, height, zoom);
     const complete = this.drawTiles(context, left, top, width, height, zoom);
     this.drawTrail(context, left, top, zoom);
+    if (this.destination) this.drawDestination(context, left, top, zoom, width / 2, height / 2);
     this.drawMarker(context, width / 2, height / 2);
 
     canvas.dataset.mode = complete ? "tiles" : "grid";
@@ -241,7 +249,32 @@ export class PositionMap {
     context.restore();
   }
 
-  drawMarker(context, x, y) {
+  /** A dashed line from the position (x, y) to the destination, and a flag there. */
+  drawDestination(context, left, top, zoom, x, y) {
+    const p = project(this.destination.lat, this.destination.lon, zoom);
+    const dx = p.x - left, dy = p.y - top;
+    context.save();
+    context.strokeStyle = "#2e7d32";
+    context.lineWidth = 2;
+    context.setLineDash([6, 5]);
+    context.beginPath();
+    context.moveTo(x, y);
+    context.lineTo(dx, dy);
+    context.stroke();
+    context.setLineDash([]);
+    context.fillStyle = "#2e7d32";
+    context.beginPath();
+    context.moveTo(dx, dy);
+    context.lineTo(dx, dy - 22);
+    context.lineTo(dx + 14, dy - 17);
+    context.lineTo(dx + 1.5, dy - 12);
+    context.lineTo(dx + 1.5, dy);
+    context.closePath();
+    context.fill();
+    context.restore();
+  }
+
+    drawMarker(context, x, y) {
     context.save();
     context.fillStyle = "#c62828";
     context.strokeStyle = "#ffffff";

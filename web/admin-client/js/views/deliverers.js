@@ -1,9 +1,10 @@
 // Deliverers: register an Asgardian user as a deliverer (granting the deliverer role first when the
-// user lacks it, since Hermes requires it) and list the fleet.
+// user lacks it, since Hermes requires it), list the fleet, and register deliverers' phones.
 
 import { h, showError, showStatus, busy, formatTime, formatPosition, enumLabel } from "../dom.js";
 import { pagedTable } from "../paging.js";
 import { userPicker } from "../userpicker.js";
+import { phonesCard } from "../phones.js";
 
 const VEHICLE_PREFIX = "VEHICLE_KIND_";
 const VEHICLES = ["ON_FOOT", "BICYCLE", "CARGO_BIKE", "MOTORCYCLE", "CAR", "VAN", "TRUCK"].map((v) => VEHICLE_PREFIX + v);
@@ -64,6 +65,7 @@ export function render({ session, root, announce }) {
         user.reset();
         grantField.hidden = true;
         list.firstPage();
+        phones.reload().catch(() => {});
       });
     } catch (failure) {
       showError(formError, failure);
@@ -87,10 +89,13 @@ export function render({ session, root, announce }) {
       h("td", { "data-label": "Registered" }, formatTime(d.createdAt))),
   });
 
+  const phones = phonesCard(session, { announce });
   root.append(
     h("h1", {}, "Deliverers"),
     form,
-    list.card({ heading: "The fleet", headingId: "deliverer-list-heading" }));
+    list.card({ heading: "The fleet", headingId: "deliverer-list-heading" }),
+    phones.element);
   list.reload();
+  phones.reload().catch(() => {});
   return list.stop;
 }
