@@ -454,7 +454,13 @@ public struct GatewayCore: Sendable {
         }
       } catch {
         let body = ErrorBody.from(error, requestID: requestID)
-        if body.status >= 500 { logger.error("stream failed", ["error": .string("\(error)")]) }
+        // 503 is how a draining server (or one whose dependency is away) ends a stream: the client
+        // reconnects, which is the normal course of a release, not an error of this server.
+        if body.status == 503 {
+          logger.info("stream ended", ["error": .string("\(error)")])
+        } else if body.status >= 500 {
+          logger.error("stream failed", ["error": .string("\(error)")])
+        }
         continuation.yield(Array("event: error\ndata: ".utf8) + body.json + Array("\n\n".utf8))
       }
       continuation.finish()
