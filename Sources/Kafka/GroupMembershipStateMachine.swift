@@ -47,6 +47,16 @@ struct GroupMembershipStateMachine: Sendable {
         }
     }
 
+    /// True while a rebalance this member takes part in is under way: it has to rejoin, or it has
+    /// joined and not synced yet.
+    var isRebalancing: Bool {
+        guard !memberId.isEmpty else { return false }
+        switch state {
+        case .joining, .syncing: return true
+        default: return false
+        }
+    }
+
     var isStable: Bool {
         if case .stable = state { return true }
         return false

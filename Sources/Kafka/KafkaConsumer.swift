@@ -92,6 +92,11 @@ public final class KafkaConsumer: Sendable {
         state.withLockedValue { $0.membership.isStable ? $0.membership.generation : -1 }
     }
 
+    /// True when a heartbeat learned of a rebalance and the next poll will rejoin.
+    var rejoinPending: Bool {
+        state.withLockedValue { $0.groupMode && $0.membership.needsJoin }
+    }
+
     /// Records behind, per assigned partition: the high watermark the last fetch saw minus the next
     /// offset to fetch. Partitions not fetched yet are left out. For metrics; costs no request.
     public func lag() -> [TopicPartition: Int64] {
@@ -330,19 +335,7 @@ public final class KafkaConsumer: Sendable {
                     }
                 case .sync(let generation, let memberId, let members):
                     var assignments: [(memberId: String, assignment: ByteBuffer)] = []
-                    if let members {
-                        var counts: [String: Int] = [:]
-                        for topic in Set(members.flatMap(\.topics)) {
-                            await cluster.invalidate(topic: topic)
-                            counts[topic] = try await cluster.topicInfo(topic).count
-                        }
-                        let plan = switch config.assignor {
-                        case .range: PartitionAssignor.range(members: members, partitionCounts: counts)
-                        case .roundRobin: PartitionAssignor.roundRobin(members: members, partitionCounts: counts)
-                        case .sticky: PartitionAssignor.sticky(members: members, partitionCounts: counts)
-                        }
-                        assignments = members.map { ($0.memberId, ConsumerProtocol.encodeAssignment(plan[$0.memberId] ?? [])) }
-                    }
+                    if let members { assignments = try await assignmentPlan(for: members) }
                     let connection = try await coordinatorConnection()
                     let response = try await connection.send(
                         SyncGroupRequest(groupId: groupId, generationId: generation, memberId: memberId, assignments: assignments),
@@ -429,6 +422,54 @@ public final class KafkaConsumer: Sendable {
         }
     }
 
+    /// The leader's plan: each member's partitions, encoded for SyncGroup.
+    private func assignmentPlan(for members: [GroupMembershipStateMachine.Member]) async throws -> [(memberId: String, assignment: ByteBuffer)] {
+        var counts: [String: Int] = [:]
+        for topic in Set(members.flatMap(\.topics)) {
+            await cluster.invalidate(topic: topic)
+            counts[topic] = try await cluster.topicInfo(topic).count
+        }
+        let plan = switch config.assignor {
+        case .range: PartitionAssignor.range(members: members, partitionCounts: counts)
+        case .roundRobin: PartitionAssignor.roundRobin(members: members, partitionCounts: counts)
+        case .sticky: PartitionAssignor.sticky(members: members, partitionCounts: counts)
+        }
+        return members.map { ($0.memberId, ConsumerProtocol.encodeAssignment(plan[$0.memberId] ?? [])) }
+    }
+
+    /// A member that leaves while its group rebalances first lets the rebalance finish: it joins,
+    /// and if it is the leader, it assigns every partition to the others and syncs; only then does
+    /// it leave. Leaving a group that is still forming strands it on Tansu: the broker keeps the
+    /// departed member as leader (a formed group forgets a leader that leaves, a forming one does
+    /// not) and the others wait for an assignment that never comes. On Kafka this costs one quick
+    /// extra rebalance. A follower's join simply returns; its leave strands nothing.
+    private func completeRebalanceBeforeLeaving(groupId: String, memberId: String) async throws {
+        let subscription = state.withLockedValue { $0.subscription }
+        let connection = try await coordinatorConnection()
+        let join = try await connection.send(
+            JoinGroupRequest(
+                groupId: groupId,
+                sessionTimeoutMs: Int32(config.sessionTimeout.milliseconds),
+                rebalanceTimeoutMs: Int32(config.rebalanceTimeout.milliseconds),
+                memberId: memberId,
+                protocols: [(config.assignor.rawValue, ConsumerProtocol.encodeSubscription(topics: subscription, ownedPartitions: []))]
+            ),
+            timeout: config.rebalanceTimeout + config.sessionTimeout + cluster.configuration.requestTimeout
+        )
+        guard join.errorCode == .none, join.leader == memberId else { return }
+        var others: [GroupMembershipStateMachine.Member] = []
+        for member in join.members where member.memberId != memberId {
+            let sub = try ConsumerProtocol.decodeSubscription(member.metadata)
+            others.append(.init(memberId: member.memberId, topics: sub.topics, ownedPartitions: sub.ownedPartitions))
+        }
+        let assignments = try await assignmentPlan(for: others) + [(memberId, ConsumerProtocol.encodeAssignment([]))]
+        _ = try await connection.send(
+            SyncGroupRequest(groupId: groupId, generationId: join.generationId, memberId: memberId, assignments: assignments),
+            timeout: config.rebalanceTimeout + config.sessionTimeout + cluster.configuration.requestTimeout
+        )
+        logger.debug("handed the group over before leaving", metadata: ["group": "\(groupId)", "members": "\(others.count)"])
+    }
+
     // MARK: Offsets
 
     private func fetchCommitted(_ partitions: [TopicPartition]) async throws -> [TopicPartition: Int64] {
@@ -483,12 +524,28 @@ public final class KafkaConsumer: Sendable {
 
     /// Leaves the group (so that the others take over at once) and closes the connections.
     public func close() async {
-        let (task, action) = state.withLockedValue { state -> (Task<Void, Never>?, GroupMembershipStateMachine.Action) in
+        let (task, action, rebalancing) = state.withLockedValue { state -> (Task<Void, Never>?, GroupMembershipStateMachine.Action, Bool) in
             state.closed = true
-            return (state.heartbeat, state.membership.leave())
+            let rebalancing = state.groupMode && state.membership.isRebalancing
+            return (state.heartbeat, state.membership.leave(), rebalancing)
         }
         task?.cancel()
         await task?.value
+        if case .leave(let memberId) = action, let groupId, rebalancing {
+            // Unstructured, so that a caller that is being cancelled (a service shutting down) still
+            // completes it; bounded by the rebalance timeout.
+            let handOver = Task { try await self.completeRebalanceBeforeLeaving(groupId: groupId, memberId: memberId) }
+            let timer = Task {
+                try await Task.sleep(for: self.config.rebalanceTimeout)
+                handOver.cancel()
+            }
+            do {
+                try await handOver.value
+            } catch {
+                logger.debug("could not complete the rebalance before leaving", metadata: ["group": "\(groupId)", "error": "\(error)"])
+            }
+            timer.cancel()
+        }
         if case .leave(let memberId) = action, let groupId {
             // Also when the coordinator connection was dropped (a broker restart, a join that failed
             // half-way): a member that never says goodbye stays in the group until the broker evicts

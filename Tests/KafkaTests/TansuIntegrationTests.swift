@@ -1,6 +1,6 @@
 import CourierTestSupport
 import Foundation
-import Kafka
+@testable import Kafka
 import Testing
 
 /// End-to-end tests against a real Tansu broker started per test (see TansuBroker).
@@ -223,6 +223,44 @@ struct TansuIntegrationTests {
             #expect(takenOver)
             #expect(aBefore.isSubset(of: Set(a.assignment)))
             await a.close()
+            await admin.close()
+        }
+    }
+
+    @Test("a leader that leaves while a newcomer's join is pending hands the group over first")
+    func leaderLeavesDuringJoin() async throws {
+        try await TansuBroker.with { broker in
+            let topic = Self.uniqueName("handover")
+            let group = Self.uniqueName("group")
+            let admin = KafkaAdmin(configuration: broker.configuration)
+            try await admin.createTopic(topic, partitions: 4)
+            let all = Set((0..<4).map { TopicPartition(topic, Int32($0)) })
+            let a = KafkaConsumer(configuration: broker.configuration, consumerConfiguration: .testing, groupId: group)
+            try a.subscribe(topics: [topic])
+            _ = try await a.poll()
+            #expect(Set(a.assignment) == all)
+
+            // B asks to join; the broker holds its JoinGroup while it waits for A to rejoin.
+            let b = KafkaConsumer(configuration: broker.configuration, consumerConfiguration: .testing, groupId: group)
+            try b.subscribe(topics: [topic])
+            let joined = Task {
+                for _ in 0..<200 {
+                    _ = try await b.poll()
+                    if Set(b.assignment) == all { return true }
+                }
+                return false
+            }
+            // A hears of the rebalance from a heartbeat (so B's join is at the broker) and leaves
+            // instead of polling again, as a service that is shutting down does. Leaving the forming
+            // group as its leader used to strand B (Tansu kept A as leader; B's syncs failed forever).
+            let deadline = ContinuousClock.now + .seconds(20)
+            while !a.rejoinPending && ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(10))
+            }
+            #expect(a.rejoinPending, "A never heard of B's join")
+            await a.close()
+            #expect(try await joined.value, "B never got the partitions the leaving leader owned")
+            await b.close()
             await admin.close()
         }
     }
