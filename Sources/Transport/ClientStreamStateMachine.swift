@@ -152,10 +152,10 @@ struct ClientStreamStateMachine {
   }
 
   /// The connection went away before a status arrived.
-  mutating func connectionClosed() -> [RPCResponsePart<[UInt8]>] {
+  mutating func connectionClosed(reason: String) -> [RPCResponsePart<[UInt8]>] {
     guard !self.isClosed else { return [] }
     self.state = .closed
-    return [.status(Status(code: .unavailable, message: "The connection closed"), [:])]
+    return [.status(Status(code: .unavailable, message: "The connection closed: \(reason)"), [:])]
   }
 
   private func status(from headers: HTTP2Headers) -> RPCResponsePart<[UInt8]> {
