@@ -252,7 +252,7 @@ final class ClientConnectionHandler: ChannelInboundHandler {
   // MARK: Calls
 
   /// Creates a call's stream. Its request headers go out with the first (metadata) part.
-  func makeStream(descriptor: MethodDescriptor) -> Stream {
+  func makeStream(descriptor: MethodDescriptor, compression: CompressionAlgorithm?) -> Stream {
     let eventLoop = self.context.eventLoop
     let handler = NIOLoopBound(self, eventLoop: eventLoop)
     let handle = NIOLoopBound(StreamHandle(), eventLoop: eventLoop)
@@ -263,7 +263,9 @@ final class ClientConnectionHandler: ChannelInboundHandler {
           maxMessageSize: self.configuration.rpc.maxResponsePayloadSize,
           authority: self.authority,
           scheme: self.scheme,
-          userAgent: self.configuration.userAgent
+          userAgent: self.configuration.userAgent,
+          requestEncoding: MessageEncoding(compression ?? self.configuration.compression.algorithm),
+          acceptedEncodings: MessageEncoding.enabled(in: self.configuration.compression.enabledAlgorithms)
         )
       ),
       inbound: StreamInbound<ResponsePart>(
@@ -345,7 +347,7 @@ final class ClientConnectionHandler: ChannelInboundHandler {
         guard let id = stream.id, !stream.ended, let data = self.session.outboundData(streamID: id) else {
           continue
         }
-        GRPCMessageFramer.frame(message, into: &data.buffer)
+        stream.machine.frameRequest(message, into: &data.buffer)
         self.session.resume(streamID: id)
       case .end:
         guard let id = stream.id, !stream.ended, let data = self.session.outboundData(streamID: id) else {

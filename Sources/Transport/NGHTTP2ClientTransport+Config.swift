@@ -8,6 +8,7 @@ extension NGHTTP2ClientTransport {
     public var http2: HTTP2
     public var connection: Connection
     public var backoff: Backoff
+    public var compression: Compression
     /// How long one connection attempt may take: TCP, TLS and the server's HTTP/2 SETTINGS.
     public var connectTimeout: Duration
     /// Method configs (timeouts, retries, hedging) and retry throttling, used by GRPCCore.
@@ -22,6 +23,7 @@ extension NGHTTP2ClientTransport {
         http2: .defaults,
         connection: .defaults,
         backoff: .defaults,
+        compression: .defaults,
         connectTimeout: .seconds(20),
         serviceConfig: ServiceConfig(),
         userAgent: "grpc-swift-courier-nghttp2/1.0",
@@ -56,6 +58,18 @@ extension NGHTTP2ClientTransport {
       public var keepalive: NGHTTP2ServerTransport.Config.Keepalive?
 
       public static var defaults: Self { Self(keepalive: nil) }
+    }
+
+    /// Message compression (`grpc-encoding`).
+    public struct Compression: Sendable {
+      /// How request messages are compressed unless a call's `CallOptions.compression` says
+      /// otherwise; `.none`: not at all.
+      public var algorithm: CompressionAlgorithm
+      /// Response encodings accepted besides identity (sent in `grpc-accept-encoding`).
+      /// Compressed responses are decompressed up to `rpc.maxResponsePayloadSize`.
+      public var enabledAlgorithms: CompressionAlgorithmSet
+
+      public static var defaults: Self { Self(algorithm: .none, enabledAlgorithms: [.gzip, .deflate]) }
     }
 
     /// Exponential backoff between failed connection attempts (grpc doc/connection-backoff.md):

@@ -107,7 +107,7 @@ public final class NGHTTP2ClientTransport: ClientTransport, Sendable {
     let connection = try await self.connection()
     let stream = try await connection.channel.eventLoop.submit {
       let handler = connection.handler.value
-      let stream = handler.makeStream(descriptor: descriptor)
+      let stream = handler.makeStream(descriptor: descriptor, compression: options.compression)
       return (stream.inbound, stream.outbound, NIOLoopBound(stream, eventLoop: connection.channel.eventLoop))
     }.get()
     let (inbound, outbound, bound) = stream

@@ -172,7 +172,11 @@ final class ServerConnectionHandler: ChannelInboundHandler {
       return
     }
     var machine = ServerStreamStateMachine(
-      configuration: .init(maxMessageSize: self.configuration.rpc.maxRequestPayloadSize)
+      configuration: .init(
+        maxMessageSize: self.configuration.rpc.maxRequestPayloadSize,
+        acceptedEncodings: MessageEncoding.enabled(in: self.configuration.compression.enabledAlgorithms),
+        responseEncoding: MessageEncoding(self.configuration.compression.responseAlgorithm)
+      )
     )
     switch machine.receiveRequestHeaders(headers) {
     case .reject(let fields):
