@@ -170,7 +170,11 @@ let package = Package(
     ),
     .executableTarget(
       name: "InteropServer",
-      dependencies: ["Interop", "Health", "Transport", .product(name: "GRPCCore", package: "grpc-swift-2")],
+      dependencies: [
+        "Interop", "Health", "Transport",
+        .product(name: "GRPCCore", package: "grpc-swift-2"),
+        .product(name: "NIOSSL", package: "swift-nio-ssl"),
+      ],
       swiftSettings: swiftSettings
     ),
     .executableTarget(
