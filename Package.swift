@@ -134,14 +134,19 @@ let package = Package(
     // gRPC over libnghttp2: GRPCCore transports with nghttp2 doing HTTP/2 and SwiftNIO the sockets.
     // The shim is a module map and a header; only Transport's NGHTTP2Session touches C.
     .systemLibrary(name: "CNGHTTP2", pkgConfig: "libnghttp2", providers: [.apt(["libnghttp2-dev"])]),
+    // zlib for gzip/deflate message compression: a system library (always present on Debian)
+    // rather than another package, and direct control of the inflate loop's output limit.
+    .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
     .target(
       name: "Transport",
       dependencies: [
         "CNGHTTP2",
+        "CZlib",
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "NIOCore", package: "swift-nio"),
         .product(name: "NIOPosix", package: "swift-nio"),
         .product(name: "NIOSSL", package: "swift-nio-ssl"),
+        .product(name: "NIOTLS", package: "swift-nio"),
         .product(name: "DequeModule", package: "swift-collections"),
       ],
       swiftSettings: swiftSettings
@@ -165,7 +170,11 @@ let package = Package(
     ),
     .executableTarget(
       name: "InteropServer",
-      dependencies: ["Interop", "Health", "Transport", .product(name: "GRPCCore", package: "grpc-swift-2")],
+      dependencies: [
+        "Interop", "Health", "Transport",
+        .product(name: "GRPCCore", package: "grpc-swift-2"),
+        .product(name: "NIOSSL", package: "swift-nio-ssl"),
+      ],
       swiftSettings: swiftSettings
     ),
     .executableTarget(
@@ -181,6 +190,8 @@ let package = Package(
         .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
         .product(name: "NIOCore", package: "swift-nio"),
         .product(name: "NIOPosix", package: "swift-nio"),
+        .product(name: "NIOSSL", package: "swift-nio-ssl"),
+        .product(name: "NIOTLS", package: "swift-nio"),
       ],
       swiftSettings: swiftSettings
     ),

@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
 """Benchmark (not a test): GetUserData-style unary RPC, our nghttp2 transport vs grpc-swift-nio-transport,
-loaded by h2load with a gRPC-framed body. Builds release, runs each load three times per transport, one
-after the other, and prints req/s, mean latency and server RSS, then the ratios ours/NIO.
+with gRPC C++ (C-core) as the anchor, loaded by h2load with a gRPC-framed body. Builds release (and the
+C++ server from cpp/ with protoc, grpc_cpp_plugin and g++: Debian libgrpc++-dev, protobuf-compiler-grpc),
+runs each load three times per server, one after the other, and prints req/s, mean latency and server
+RSS, then the ratios ours/NIO and ours/C++.
 
-Usage: python3 Benchmarks/run.py [--quick]
+Usage: python3 Benchmarks/run.py [--quick] [--runs N]
 """
 import os
 import pathlib
@@ -18,7 +20,7 @@ HERE = pathlib.Path(__file__).resolve().parent
 LOADS = [("c16 m32", ["-c", "16", "-m", "32", "-n", "200000"]), ("c1 m1", ["-c", "1", "-m", "1", "-n", "20000"])]
 if "--quick" in sys.argv:
     LOADS = [("c16 m32", ["-c", "16", "-m", "32", "-n", "50000"]), ("c1 m1", ["-c", "1", "-m", "1", "-n", "5000"])]
-RUNS = 3
+RUNS = int(sys.argv[sys.argv.index("--runs") + 1]) if "--runs" in sys.argv else 3
 
 
 def free_port():
@@ -58,6 +60,25 @@ def to_ms(value):
     return number * 1000
 
 
+def build_cpp():
+    """Builds the C++ anchor server into .build/cpp; returns its path."""
+    out = HERE / ".build" / "cpp"
+    out.mkdir(parents=True, exist_ok=True)
+    plugin = subprocess.run(["which", "grpc_cpp_plugin"], capture_output=True, text=True).stdout.strip()
+    if not plugin:
+        raise SystemExit("grpc_cpp_plugin is missing: apt-get install protobuf-compiler-grpc libgrpc++-dev")
+    subprocess.run(
+        ["protoc", f"-I{HERE / 'cpp'}", f"--cpp_out={out}", f"--grpc_out={out}", f"--plugin=protoc-gen-grpc={plugin}", "bench.proto"],
+        check=True,
+    )
+    flags = subprocess.run(["pkg-config", "--cflags", "--libs", "grpc++", "protobuf"], capture_output=True, text=True, check=True).stdout.split()
+    binary = out / "bench-server-cpp"
+    sources = [HERE / "cpp" / "bench_server.cc", out / "bench.pb.cc", out / "bench.grpc.pb.cc"]
+    if not binary.exists() or any(source.stat().st_mtime > binary.stat().st_mtime for source in sources):
+        subprocess.run(["g++", "-O2", "-std=c++17", "-o", str(binary), *map(str, sources), f"-I{out}", *flags], check=True)
+    return binary
+
+
 def rss_mib(pid):
     for line in open(f"/proc/{pid}/status"):
         if line.startswith("VmRSS:"):
@@ -70,11 +91,15 @@ def main():
     binary = pathlib.Path(
         subprocess.run(["swift", "build", "-c", "release", "--show-bin-path"], cwd=HERE, capture_output=True, text=True, check=True).stdout.strip()
     ) / "bench-server"
+    cpp = build_cpp()
     body = body_file()
     results = {}
-    for transport in ("nghttp2", "nio"):
+    for transport in ("nghttp2", "nio", "cpp"):
         port = free_port()
-        server = subprocess.Popen([str(binary), "--transport", transport, "--port", str(port)])
+        if transport == "cpp":
+            server = subprocess.Popen([str(cpp), "--port", str(port)])
+        else:
+            server = subprocess.Popen([str(binary), "--transport", transport, "--port", str(port)])
         try:
             for _ in range(200):  # readiness by probing
                 try:
@@ -95,12 +120,13 @@ def main():
             server.terminate()
             server.wait(timeout=10)
     for name, _ in LOADS:
-        ours = statistics.median(r for r, _ in results[("nghttp2", name)])
-        nio = statistics.median(r for r, _ in results[("nio", name)])
-        ours_ms = statistics.median(m for _, m in results[("nghttp2", name)])
-        nio_ms = statistics.median(m for _, m in results[("nio", name)])
-        print(f"{name}: ours/NIO throughput {ours / nio:.2f}x ({ours:.0f} vs {nio:.0f} req/s), mean latency ours {ours_ms:.3f} ms vs NIO {nio_ms:.3f} ms")
-    print("C++ (C-core) anchor: not run (libgrpc++-dev service not written yet)")
+        rps = {t: statistics.median(r for r, _ in results[(t, name)]) for t in ("nghttp2", "nio", "cpp")}
+        ms = {t: statistics.median(m for _, m in results[(t, name)]) for t in ("nghttp2", "nio", "cpp")}
+        for other, label in (("nio", "NIO"), ("cpp", "C++")):
+            print(
+                f"{name}: ours/{label} throughput {rps['nghttp2'] / rps[other]:.2f}x ({rps['nghttp2']:.0f} vs {rps[other]:.0f} req/s), "
+                f"mean latency ours {ms['nghttp2']:.3f} ms vs {label} {ms[other]:.3f} ms"
+            )
 
 
 if __name__ == "__main__":

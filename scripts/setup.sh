@@ -11,6 +11,8 @@ DEBIAN_PACKAGES=(
   protobuf-compiler libprotobuf-dev        # protoc and the well-known-type .proto files
   protobuf-c-compiler libprotobuf-c-dev    # the C reader of the contract fixtures
   libnghttp2-dev nghttp2-client            # HTTP/2 for the gRPC transport; h2load for benchmarks
+  zlib1g-dev openssl                       # gRPC message compression; throwaway test certificates
+  libgrpc++-dev protobuf-compiler-grpc     # the C++ (C-core) anchor server of Benchmarks/run.py
   libpq-dev postgresql                     # Postgres client library and a server for tests
   libcurl4-openssl-dev                     # Iris' SMTP client
   poppler-utils                            # pdftotext reads Hermes' receipts back in tests

@@ -1,5 +1,6 @@
 // interop-client: runs interop test cases against a grpc.testing.TestService server.
 // Usage: interop-client --server_port N [--server_host H] [--test_case NAME|all]
+//                       [--request_compression gzip|deflate]
 // Prints "PASS name" or "FAIL name: reason" per case; exits non-zero if any failed.
 import Foundation
 import GRPCCore
@@ -9,6 +10,7 @@ import Transport
 var host = "127.0.0.1"
 var port = 0
 var testCase = "all"
+var compression = CompressionAlgorithm.none
 let arguments = Array(CommandLine.arguments.dropFirst())
 var index = 0
 while index < arguments.count {
@@ -27,6 +29,15 @@ while index < arguments.count {
   case "--server_port": port = Int(value ?? "") ?? 0
   case "--server_host": host = value ?? host
   case "--test_case": testCase = value ?? testCase
+  case "--request_compression":
+    switch value {
+    case "gzip": compression = .gzip
+    case "deflate": compression = .deflate
+    case "identity", "none": compression = .none
+    default:
+      print("unknown --request_compression \(value ?? ""): use gzip, deflate or identity")
+      exit(2)
+    }
   default: ()
   }
 }
@@ -41,7 +52,9 @@ if testCase == "all" {
   exit(2)
 }
 
-let transport = try NGHTTP2ClientTransport(target: .init(host: host, port: port))
+var config = NGHTTP2ClientTransport.Config.defaults
+config.compression.algorithm = compression
+let transport = try NGHTTP2ClientTransport(target: .init(host: host, port: port), config: config)
 let failures = try await withGRPCClient(transport: transport) { client in
   var failures = 0
   for interopCase in cases {

@@ -1,5 +1,7 @@
 internal import GRPCCore
 internal import NIOCore
+internal import NIOSSL
+internal import NIOTLS
 
 /// What a client stream sends: request parts, then the end of the request, or a cancellation.
 enum ClientOutboundPart: Sendable {
@@ -50,7 +52,15 @@ final class ClientConnectionHandler: ChannelInboundHandler {
   private(set) var isGoingAway = false
   private var backlogged: Set<Int32> = []
   private var keepaliveTask: RepeatedTask?
-  private var pingOutstanding = false
+  /// The number of the keepalive PING awaiting its ACK, if any; a timeout only acts on its own PING.
+  private var outstandingPing: Int?
+  private var pingsSent = 0
+  /// Completed when the server's SETTINGS arrive (the connection is usable), failed if the
+  /// connection closes or breaks before that.
+  private var readyPromise: EventLoopPromise<Void>?
+  private(set) var ready: EventLoopFuture<Void>!
+  /// Why the connection closed, for the status of the calls it takes down.
+  private var closeReason: String?
 
   init(
     configuration: NGHTTP2ClientTransport.Config,
@@ -78,7 +88,14 @@ final class ClientConnectionHandler: ChannelInboundHandler {
       ),
       allocator: context.channel.allocator
     )
+    let promise = context.eventLoop.makePromise(of: Void.self)
+    self.readyPromise = promise
+    self.ready = promise.futureResult
     if context.channel.isActive { self.start(context: context) }
+  }
+
+  func handlerRemoved(context: ChannelHandlerContext) {
+    self.completeReady(ConnectionError(reason: "the connection closed"))
   }
 
   func channelActive(context: ChannelHandlerContext) {
@@ -103,14 +120,33 @@ final class ClientConnectionHandler: ChannelInboundHandler {
   }
 
   private func sendKeepalivePing(timeout: Duration) {
-    guard !self.isClosed, !self.pingOutstanding else { return }
-    self.pingOutstanding = true
+    guard !self.isClosed, self.outstandingPing == nil else { return }
+    self.pingsSent += 1
+    let ping = self.pingsSent
+    self.outstandingPing = ping
     self.session.submitPing()
     self.flushSession()
     self.context.eventLoop.assumeIsolated().scheduleTask(in: TimeAmount(timeout)) { [weak self] in
-      guard let self, self.pingOutstanding else { return }
-      self.close()
+      guard let self, self.outstandingPing == ping else { return }
+      self.close(reason: "the server did not answer a keepalive PING within \(timeout)")
     }
+  }
+
+  /// The connection is established (the server's SETTINGS arrived) or will never be.
+  private func completeReady(_ error: (any Error)?) {
+    guard let promise = self.readyPromise else { return }
+    self.readyPromise = nil
+    if let error { promise.fail(error) } else { promise.succeed() }
+  }
+
+  func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+    if case .handshakeCompleted(let negotiated)? = event as? TLSUserEvent, negotiated != "h2" {
+      // gRPC needs HTTP/2; a server that did not pick it with ALPN would answer in HTTP/1.1.
+      let reason = "the server did not negotiate h2 with ALPN (it chose \(negotiated ?? "no protocol"))"
+      self.completeReady(ConnectionError(reason: reason))
+      self.close(reason: reason)
+    }
+    context.fireUserInboundEventTriggered(event)
   }
 
   func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -118,7 +154,7 @@ final class ClientConnectionHandler: ChannelInboundHandler {
       try self.session.receive(self.unwrapInboundIn(data))
     } catch {
       self.flushSession()
-      self.close()
+      self.close(reason: "the server broke the HTTP/2 protocol (\(error))")
       return
     }
     self.processEvents()
@@ -162,7 +198,11 @@ final class ClientConnectionHandler: ChannelInboundHandler {
       case .goAway:
         self.isGoingAway = true
       case .pingAck:
-        self.pingOutstanding = false
+        self.outstandingPing = nil
+      case .settings:
+        self.completeReady(nil)
+      case .ping, .sentEndStream:
+        ()
       }
     }
   }
@@ -170,9 +210,11 @@ final class ClientConnectionHandler: ChannelInboundHandler {
   func channelInactive(context: ChannelHandlerContext) {
     self.isClosed = true
     self.keepaliveTask?.cancel()
+    let reason = self.closeReason ?? "the server closed the connection"
+    self.completeReady(ConnectionError(reason: reason + " before its HTTP/2 SETTINGS arrived"))
     for stream in Array(self.streams.values) + Array(self.unopened.values) {
-      self.deliver(stream, stream.machine.connectionClosed())
-      stream.outbound.close(error: RPCError(code: .unavailable, message: "The connection closed"))
+      self.deliver(stream, stream.machine.connectionClosed(reason: reason))
+      stream.outbound.close(error: RPCError(code: .unavailable, message: "The connection closed: \(reason)"))
     }
     self.streams.removeAll()
     self.unopened.removeAll()
@@ -181,7 +223,14 @@ final class ClientConnectionHandler: ChannelInboundHandler {
   }
 
   func errorCaught(context: ChannelHandlerContext, error: any Error) {
-    self.close()
+    let reason: String
+    if error is NIOSSLError || error is NIOSSLExtraError {
+      reason = "TLS failed: \(error)"
+    } else {
+      reason = "\(error)"
+    }
+    self.completeReady(ConnectionError(reason: reason))
+    self.close(reason: reason)
   }
 
   private func deliver(_ stream: Stream, _ parts: [ResponsePart]) {
@@ -203,7 +252,7 @@ final class ClientConnectionHandler: ChannelInboundHandler {
   // MARK: Calls
 
   /// Creates a call's stream. Its request headers go out with the first (metadata) part.
-  func makeStream(descriptor: MethodDescriptor) -> Stream {
+  func makeStream(descriptor: MethodDescriptor, compression: CompressionAlgorithm?) -> Stream {
     let eventLoop = self.context.eventLoop
     let handler = NIOLoopBound(self, eventLoop: eventLoop)
     let handle = NIOLoopBound(StreamHandle(), eventLoop: eventLoop)
@@ -214,7 +263,9 @@ final class ClientConnectionHandler: ChannelInboundHandler {
           maxMessageSize: self.configuration.rpc.maxResponsePayloadSize,
           authority: self.authority,
           scheme: self.scheme,
-          userAgent: self.configuration.userAgent
+          userAgent: self.configuration.userAgent,
+          requestEncoding: MessageEncoding(compression ?? self.configuration.compression.algorithm),
+          acceptedEncodings: MessageEncoding.enabled(in: self.configuration.compression.enabledAlgorithms)
         )
       ),
       inbound: StreamInbound<ResponsePart>(
@@ -296,7 +347,7 @@ final class ClientConnectionHandler: ChannelInboundHandler {
         guard let id = stream.id, !stream.ended, let data = self.session.outboundData(streamID: id) else {
           continue
         }
-        GRPCMessageFramer.frame(message, into: &data.buffer)
+        stream.machine.frameRequest(message, into: &data.buffer)
         self.session.resume(streamID: id)
       case .end:
         guard let id = stream.id, !stream.ended, let data = self.session.outboundData(streamID: id) else {
@@ -386,9 +437,10 @@ final class ClientConnectionHandler: ChannelInboundHandler {
 
   /// Closes the connection once everything already produced is written. Inside a flush the close
   /// waits for that flush's write.
-  func close() {
+  func close(reason: String? = nil) {
     guard !self.isClosed, !self.closeRequested, self.context != nil else { return }
     self.closeRequested = true
+    if self.closeReason == nil { self.closeReason = reason }
     if self.flushDepth > 0 {
       self.closePending = true
     } else {
@@ -410,6 +462,12 @@ final class ClientConnectionHandler: ChannelInboundHandler {
     if case .part(.message(let bytes)) = part { return bytes.count }
     return 0
   }
+}
+
+/// Why a connection could not be established or was lost; its text goes into UNAVAILABLE statuses.
+struct ConnectionError: Error, CustomStringConvertible {
+  var reason: String
+  var description: String { self.reason }
 }
 
 /// Lets a stream's closures find the stream without keeping it alive.

@@ -10,6 +10,10 @@ struct ClientStreamStateMachine {
     var authority: String
     var scheme: String
     var userAgent: String
+    /// The encoding of request messages; `nil`: identity.
+    var requestEncoding: MessageEncoding? = nil
+    /// Response encodings accepted besides identity.
+    var acceptedEncodings: [MessageEncoding] = []
   }
 
   private enum State {
@@ -24,6 +28,8 @@ struct ClientStreamStateMachine {
   let configuration: Configuration
   private var state: State = .awaitingHeaders
   private var deframer: GRPCMessageDeframer
+  /// The response's `grpc-encoding`, when not identity.
+  private var responseEncoding: MessageEncoding?
 
   init(configuration: Configuration) {
     self.configuration = configuration
@@ -45,10 +51,22 @@ struct ClientStreamStateMachine {
       ("content-type", "application/grpc"),
       ("te", "trailers"),
       ("user-agent", self.configuration.userAgent),
-      ("grpc-accept-encoding", "identity"),
+      ("grpc-accept-encoding", MessageEncoding.acceptEncoding(self.configuration.acceptedEncodings)),
     ]
+    if let encoding = self.configuration.requestEncoding {
+      headers.append(("grpc-encoding", encoding.rawValue))
+    }
     metadata.appendHeaders(to: &headers)
     return headers
+  }
+
+  /// Frames a request message, compressed if the call has an encoding.
+  func frameRequest(_ message: [UInt8], into buffer: inout ByteBuffer) {
+    if let encoding = self.configuration.requestEncoding {
+      GRPCMessageFramer.frame(encoding.compress(message), compressed: true, into: &buffer)
+    } else {
+      GRPCMessageFramer.frame(message, into: &buffer)
+    }
   }
 
   /// A response header block: initial metadata, trailers, or Trailers-Only.
@@ -57,10 +75,12 @@ struct ClientStreamStateMachine {
     case .awaitingHeaders:
       var httpStatus: Int?
       var contentType: String?
+      var encoding: String?
       for (name, value) in headers {
         switch name {
         case ":status": httpStatus = Int(value)
         case "content-type": contentType = value
+        case "grpc-encoding": encoding = value
         default: ()
         }
       }
@@ -85,6 +105,21 @@ struct ClientStreamStateMachine {
             Metadata(http2Headers: headers)
           )
         ]
+      }
+      if let encoding, encoding != "identity" {
+        guard let accepted = MessageEncoding(rawValue: encoding),
+          self.configuration.acceptedEncodings.contains(accepted)
+        else {
+          self.state = .closed
+          return [
+            .status(
+              Status(code: .internalError, message: "The server used grpc-encoding \(encoding), which the client does not accept"),
+              Metadata(http2Headers: headers)
+            )
+          ]
+        }
+        self.responseEncoding = accepted
+        self.deframer.acceptsCompressed = true
       }
       self.state = .receivingMessages
       return [.metadata(Metadata(http2Headers: headers))]
@@ -115,7 +150,27 @@ struct ClientStreamStateMachine {
     var parts: [RPCResponsePart<[UInt8]>] = []
     do {
       while let message = try self.deframer.next() {
-        parts.append(.message(message.bytes))
+        guard message.compressed, let encoding = self.responseEncoding else {
+          parts.append(.message(message.bytes))
+          continue
+        }
+        do {
+          parts.append(.message(try encoding.decompress(message.bytes, limit: self.configuration.maxMessageSize)))
+        } catch {
+          self.state = .closed
+          let status: Status
+          switch error {
+          case .tooLarge(let limit):
+            status = Status(
+              code: .resourceExhausted,
+              message: "Decompressed response message is over the limit of \(limit) bytes"
+            )
+          case .corrupt(let reason):
+            status = Status(code: .internalError, message: "Could not decompress a response message: \(reason)")
+          }
+          parts.append(.status(status, [:]))
+          return parts
+        }
       }
     } catch {
       self.state = .closed
@@ -152,10 +207,10 @@ struct ClientStreamStateMachine {
   }
 
   /// The connection went away before a status arrived.
-  mutating func connectionClosed() -> [RPCResponsePart<[UInt8]>] {
+  mutating func connectionClosed(reason: String) -> [RPCResponsePart<[UInt8]>] {
     guard !self.isClosed else { return [] }
     self.state = .closed
-    return [.status(Status(code: .unavailable, message: "The connection closed"), [:])]
+    return [.status(Status(code: .unavailable, message: "The connection closed: \(reason)"), [:])]
   }
 
   private func status(from headers: HTTP2Headers) -> RPCResponsePart<[UInt8]> {

@@ -8,7 +8,8 @@ extension NGHTTP2ClientTransport {
     public var http2: HTTP2
     public var connection: Connection
     public var backoff: Backoff
-    /// How long one connection attempt may take.
+    public var compression: Compression
+    /// How long one connection attempt may take: TCP, TLS and the server's HTTP/2 SETTINGS.
     public var connectTimeout: Duration
     /// Method configs (timeouts, retries, hedging) and retry throttling, used by GRPCCore.
     public var serviceConfig: ServiceConfig
@@ -22,6 +23,7 @@ extension NGHTTP2ClientTransport {
         http2: .defaults,
         connection: .defaults,
         backoff: .defaults,
+        compression: .defaults,
         connectTimeout: .seconds(20),
         serviceConfig: ServiceConfig(),
         userAgent: "grpc-swift-courier-nghttp2/1.0",
@@ -58,13 +60,40 @@ extension NGHTTP2ClientTransport {
       public static var defaults: Self { Self(keepalive: nil) }
     }
 
-    /// Exponential backoff between failed connection attempts.
+    /// Message compression (`grpc-encoding`).
+    public struct Compression: Sendable {
+      /// How request messages are compressed unless a call's `CallOptions.compression` says
+      /// otherwise; `.none`: not at all.
+      public var algorithm: CompressionAlgorithm
+      /// Response encodings accepted besides identity (sent in `grpc-accept-encoding`).
+      /// Compressed responses are decompressed up to `rpc.maxResponsePayloadSize`.
+      public var enabledAlgorithms: CompressionAlgorithmSet
+
+      public static var defaults: Self { Self(algorithm: .none, enabledAlgorithms: [.gzip, .deflate]) }
+    }
+
+    /// Exponential backoff between failed connection attempts (grpc doc/connection-backoff.md):
+    /// the n-th retry waits `min(initial * multiplier^(n-1), maximum)`, randomized by ±`jitter`.
     public struct Backoff: Sendable {
       public var initial: Duration
       public var maximum: Duration
       public var multiplier: Double
+      /// The fraction by which each delay is randomized, so that clients do not retry in lockstep.
+      public var jitter: Double
 
-      public static var defaults: Self { Self(initial: .seconds(1), maximum: .seconds(120), multiplier: 1.6) }
+      public static var defaults: Self {
+        Self(initial: .seconds(1), maximum: .seconds(120), multiplier: 1.6, jitter: 0.2)
+      }
+
+      /// The delay in seconds after `attempt` earlier failures in a row.
+      func delay(attempt: Int) -> Double {
+        let maximum = self.maximum.inSeconds
+        var delay = self.initial.inSeconds
+        for _ in 0..<attempt where delay < maximum { delay *= self.multiplier }
+        delay = min(delay, maximum)
+        if self.jitter > 0 { delay *= 1 + Double.random(in: -self.jitter...self.jitter) }
+        return max(delay, 0)
+      }
     }
 
     /// TLS: a swift-nio-ssl configuration; ALPN is set to `h2`.
@@ -78,5 +107,12 @@ extension NGHTTP2ClientTransport {
         self.serverHostname = serverHostname
       }
     }
+  }
+}
+
+extension Duration {
+  /// The duration in seconds.
+  var inSeconds: Double {
+    Double(self.components.seconds) + Double(self.components.attoseconds) / 1e18
   }
 }

@@ -7,8 +7,11 @@ internal import NIOSSL
 /// A GRPCCore client transport: calls are multiplexed as HTTP/2 streams (libnghttp2) on one
 /// connection (SwiftNIO), h2c with prior knowledge or TLS with ALPN `h2`.
 ///
-/// The connection is made on first use and remade after it closes. While a connection attempt
-/// fails, calls fail with UNAVAILABLE and further attempts back off exponentially.
+/// The connection is made on first use and remade after it closes. A connection is ready once
+/// TCP, TLS (with ALPN `h2`) and the server's HTTP/2 SETTINGS are through. While attempts fail,
+/// calls fail at once with UNAVAILABLE (with the reason) and the transport keeps retrying in the
+/// background, waiting longer after each failure (``Config-swift.struct/backoff``), so that calls
+/// succeed again as soon as the server is back.
 public final class NGHTTP2ClientTransport: ClientTransport, Sendable {
   public typealias Bytes = [UInt8]
 
@@ -104,7 +107,7 @@ public final class NGHTTP2ClientTransport: ClientTransport, Sendable {
     let connection = try await self.connection()
     let stream = try await connection.channel.eventLoop.submit {
       let handler = connection.handler.value
-      let stream = handler.makeStream(descriptor: descriptor)
+      let stream = handler.makeStream(descriptor: descriptor, compression: options.compression)
       return (stream.inbound, stream.outbound, NIOLoopBound(stream, eventLoop: connection.channel.eventLoop))
     }.get()
     let (inbound, outbound, bound) = stream
@@ -171,12 +174,12 @@ public final class NGHTTP2ClientTransport: ClientTransport, Sendable {
     case .use(let connection):
       return connection
     case .fail(let error):
-      throw RPCError(code: .unavailable, message: "Cannot connect to \(self.target)", cause: error)
+      throw self.unavailable(error)
     case .wait(let future):
       do {
         return try await future.get()
       } catch {
-        throw RPCError(code: .unavailable, message: "Cannot connect to \(self.target)", cause: error)
+        throw self.unavailable(error)
       }
     case .connect(let promise):
       do {
@@ -191,24 +194,29 @@ public final class NGHTTP2ClientTransport: ClientTransport, Sendable {
         promise.succeed(connection)
         return connection
       } catch {
-        self.state.withLockedValue { state in
-          guard case .connecting = state.0 else { return }
-          let backoff = self.config.backoff
+        let retryAt: NIODeadline? = self.state.withLockedValue { state in
+          guard case .connecting = state.0 else { return nil }
           let attempt = state.attempts
-          var delay = Double(backoff.initial.components.seconds)
-            + Double(backoff.initial.components.attoseconds) / 1e18
-          for _ in 0..<attempt { delay *= backoff.multiplier }
-          let max = Double(backoff.maximum.components.seconds)
-          delay = min(delay, max)
-          state = (
-            .backingOff(until: .now() + .nanoseconds(Int64(delay * 1e9)), error: error),
-            attempt + 1
-          )
+          let until = NIODeadline.now() + .nanoseconds(Int64(self.config.backoff.delay(attempt: attempt) * 1e9))
+          state = (.backingOff(until: until, error: error), attempt + 1)
+          return until
         }
         promise.fail(error)
-        throw RPCError(code: .unavailable, message: "Cannot connect to \(self.target)", cause: error)
+        if let retryAt {
+          // Retry in the background, so that the client is connected again as soon as it can be.
+          self.group.any().scheduleTask(deadline: retryAt) { [weak self] in
+            guard let self else { return }
+            Task { _ = try? await self.connection() }
+          }
+        }
+        throw self.unavailable(error)
       }
     }
+  }
+
+  private func unavailable(_ error: any Error) -> RPCError {
+    if let error = error as? RPCError { return error }
+    return RPCError(code: .unavailable, message: "Cannot connect to \(self.target): \(error)", cause: error)
   }
 
   private func makeConnection() async throws -> Connection {
@@ -217,35 +225,52 @@ public final class NGHTTP2ClientTransport: ClientTransport, Sendable {
     let scheme = self.sslContext == nil ? "http" : "https"
     let sslContext = self.sslContext
     let serverHostname = self.config.tls?.serverHostname ?? self.target.host
-    let channel = try await ClientBootstrap(group: self.group)
-      .channelOption(.socketOption(.tcp_nodelay), value: 1)
-      .connectTimeout(TimeAmount(config.connectTimeout))
-      .channelInitializer { [weak self] channel in
-        channel.eventLoop.makeCompletedFuture {
-          if let sslContext {
-            let hostname = serverHostname.first?.isNumber == true ? nil : serverHostname
-            try channel.pipeline.syncOperations.addHandler(
-              NIOSSLClientHandler(context: sslContext, serverHostname: hostname)
+    // Ready once the TLS handshake (if any) and the server's SETTINGS are through, within the
+    // connect timeout. Watched from the initializer: the connection may fail before `connect`
+    // returns.
+    let established = self.group.any().makePromise(of: NIOLoopBound<ClientConnectionHandler>.self)
+    let channel: any Channel
+    do {
+      channel = try await ClientBootstrap(group: self.group)
+        .channelOption(.socketOption(.tcp_nodelay), value: 1)
+        .connectTimeout(TimeAmount(config.connectTimeout))
+        .channelInitializer { [weak self] channel in
+          channel.eventLoop.makeCompletedFuture {
+            if let sslContext {
+              let hostname = serverHostname.first?.isNumber == true ? nil : serverHostname
+              try channel.pipeline.syncOperations.addHandler(
+                NIOSSLClientHandler(context: sslContext, serverHostname: hostname)
+              )
+            }
+            let handler = ClientConnectionHandler(
+              configuration: config,
+              authority: authority,
+              scheme: scheme,
+              onClose: { [weak self] in self?.connectionClosed(channel) }
             )
+            try channel.pipeline.syncOperations.addHandler(handler)
+            let timeout = channel.eventLoop.assumeIsolated().scheduleTask(in: TimeAmount(config.connectTimeout)) {
+              handler.close(reason: "no HTTP/2 SETTINGS from the server within \(config.connectTimeout)")
+            }
+            let bound = NIOLoopBound(handler, eventLoop: channel.eventLoop)
+            handler.ready.whenComplete { result in
+              timeout.cancel()
+              established.completeWith(result.map { bound })
+            }
           }
-          let handler = ClientConnectionHandler(
-            configuration: config,
-            authority: authority,
-            scheme: scheme,
-            onClose: { [weak self] in self?.connectionClosed(channel) }
-          )
-          try channel.pipeline.syncOperations.addHandler(handler)
         }
-      }
-      .connect(host: self.target.host, port: self.target.port)
-      .get()
-    let handler = try await channel.eventLoop.submit {
-      NIOLoopBound(
-        try channel.pipeline.syncOperations.handler(type: ClientConnectionHandler.self),
-        eventLoop: channel.eventLoop
-      )
-    }.get()
-    return Connection(channel: channel, handler: handler)
+        .connect(host: self.target.host, port: self.target.port)
+        .get()
+    } catch {
+      established.fail(error)
+      throw error
+    }
+    do {
+      return Connection(channel: channel, handler: try await established.futureResult.get())
+    } catch {
+      channel.close(promise: nil)
+      throw error
+    }
   }
 
   private func connectionClosed(_ channel: any Channel) {

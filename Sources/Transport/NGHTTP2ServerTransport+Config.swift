@@ -1,4 +1,4 @@
-internal import GRPCCore
+public import GRPCCore
 public import NIOSSL
 
 extension NGHTTP2ServerTransport {
@@ -7,11 +7,25 @@ extension NGHTTP2ServerTransport {
     public var rpc: RPC
     public var http2: HTTP2
     public var connection: Connection
+    public var compression: Compression
     /// TLS with ALPN `h2`; `nil` serves h2c with prior knowledge.
     public var tls: TLS?
 
     public static var defaults: Self {
-      Self(rpc: .defaults, http2: .defaults, connection: .defaults, tls: nil)
+      Self(rpc: .defaults, http2: .defaults, connection: .defaults, compression: .defaults, tls: nil)
+    }
+
+    /// Message compression (`grpc-encoding`).
+    public struct Compression: Sendable {
+      /// Request encodings accepted besides identity; a request in another one is UNIMPLEMENTED
+      /// and its answer lists these in `grpc-accept-encoding`. Compressed requests are
+      /// decompressed up to `rpc.maxRequestPayloadSize` (more is RESOURCE_EXHAUSTED).
+      public var enabledAlgorithms: CompressionAlgorithmSet
+      /// Compress response messages with this when the request's `grpc-accept-encoding` lists
+      /// it; `.none`: never compress.
+      public var responseAlgorithm: CompressionAlgorithm
+
+      public static var defaults: Self { Self(enabledAlgorithms: [.gzip, .deflate], responseAlgorithm: .none) }
     }
 
     /// Per-RPC limits.

@@ -25,6 +25,13 @@ final class NGHTTP2Session {
     case goAway(lastStreamID: Int32, errorCode: UInt32)
     /// The peer acknowledged one of our PINGs.
     case pingAck
+    /// The peer sent a PING (acknowledged automatically unless the session was made without
+    /// automatic ACKs).
+    case ping
+    /// The peer's SETTINGS frame (not an ACK) arrived: the HTTP/2 connection is established.
+    case settings
+    /// A frame we sent ended our side of the stream (END_STREAM on HEADERS or DATA).
+    case sentEndStream(streamID: Int32)
   }
 
   /// What a stream sends after its HEADERS: DATA payload, then either END_STREAM on the last DATA
@@ -70,7 +77,9 @@ final class NGHTTP2Session {
   private var pendingHeaderBytes: [Int32: Int] = [:]
   private var outbound: [Int32: OutboundData] = [:]
 
-  init(role: Role, settings: Settings, allocator: ByteBufferAllocator) {
+  /// - Parameter autoPingAck: Whether nghttp2 answers PINGs by itself; only a test peer that
+  ///   plays a dead connection turns this off.
+  init(role: Role, settings: Settings, allocator: ByteBufferAllocator, autoPingAck: Bool = true) {
     self.role = role
     self.allocator = allocator
     self.maxHeaderListSize = Int(settings.maxHeaderListSize)
@@ -84,6 +93,9 @@ final class NGHTTP2Session {
     // Flow control windows open only when the application has consumed the data
     // (see `consume(streamID:count:)`).
     nghttp2_option_set_no_auto_window_update(option, 1)
+    if !autoPingAck {
+      nghttp2_option_set_no_auto_ping_ack(option, 1)
+    }
 
     let userData = Unmanaged.passUnretained(self).toOpaque()
     switch role {
@@ -176,6 +188,11 @@ final class NGHTTP2Session {
       if count == 0 { return }
       buffer.writeBytes(UnsafeRawBufferPointer(start: data, count: count))
     }
+  }
+
+  /// Whether the peer has ended its side of an open stream (or the stream is gone).
+  func isRemoteClosed(streamID: Int32) -> Bool {
+    nghttp2_session_get_stream_remote_close(self.session, streamID) != 0
   }
 
   var wantsRead: Bool { nghttp2_session_want_read(self.session) != 0 }
@@ -365,9 +382,27 @@ final class NGHTTP2Session {
       case NGHTTP2_PING.rawValue:
         if header.flags & UInt8(NGHTTP2_FLAG_ACK.rawValue) != 0 {
           this.events.append(.pingAck)
+        } else {
+          this.events.append(.ping)
+        }
+      case NGHTTP2_SETTINGS.rawValue:
+        if header.flags & UInt8(NGHTTP2_FLAG_ACK.rawValue) == 0 {
+          this.events.append(.settings)
         }
       default:
         ()
+      }
+      return 0
+    }
+
+    nghttp2_session_callbacks_set_on_frame_send_callback(callbacks) { _, frame, userData in
+      let this = NGHTTP2Session.session(userData)
+      let header = frame!.pointee.hd
+      let type = UInt32(header.type)
+      if (type == NGHTTP2_HEADERS.rawValue || type == NGHTTP2_DATA.rawValue),
+        header.flags & UInt8(NGHTTP2_FLAG_END_STREAM.rawValue) != 0
+      {
+        this.events.append(.sentEndStream(streamID: header.stream_id))
       }
       return 0
     }

@@ -52,7 +52,9 @@ final class ServerConnectionHandler: ChannelInboundHandler {
   private var closed = false
   private var idleTask: Scheduled<Void>?
   private var keepaliveTask: RepeatedTask?
-  private var pingOutstanding = false
+  /// The number of the keepalive PING awaiting its ACK, if any; a timeout only acts on its own PING.
+  private var outstandingPing: Int?
+  private var pingsSent = 0
 
   init(
     configuration: NGHTTP2ServerTransport.Config,
@@ -145,10 +147,16 @@ final class ServerConnectionHandler: ChannelInboundHandler {
         self.receiveEndStream(streamID: streamID)
       case .streamClosed(let streamID, let errorCode):
         self.streamClosed(streamID: streamID, errorCode: errorCode)
-      case .goAway:
+      case .goAway, .ping, .settings:
         ()
       case .pingAck:
-        self.pingOutstanding = false
+        self.outstandingPing = nil
+      case .sentEndStream(let streamID):
+        // The response is complete while the client is still sending: tell it to stop
+        // (PROTOCOL-HTTP2.md allows RST_STREAM with NO_ERROR after a full response).
+        if !self.session.isRemoteClosed(streamID: streamID) {
+          self.session.submitReset(streamID: streamID, errorCode: HTTP2ErrorCode.noError)
+        }
       }
     }
   }
@@ -164,7 +172,11 @@ final class ServerConnectionHandler: ChannelInboundHandler {
       return
     }
     var machine = ServerStreamStateMachine(
-      configuration: .init(maxMessageSize: self.configuration.rpc.maxRequestPayloadSize)
+      configuration: .init(
+        maxMessageSize: self.configuration.rpc.maxRequestPayloadSize,
+        acceptedEncodings: MessageEncoding.enabled(in: self.configuration.compression.enabledAlgorithms),
+        responseEncoding: MessageEncoding(self.configuration.compression.responseAlgorithm)
+      )
     )
     switch machine.receiveRequestHeaders(headers) {
     case .reject(let fields):
@@ -411,12 +423,14 @@ final class ServerConnectionHandler: ChannelInboundHandler {
 
   private func sendKeepalivePing(timeout: Duration) {
     guard !self.closed else { return }
-    if self.pingOutstanding { return }
-    self.pingOutstanding = true
+    if self.outstandingPing != nil { return }
+    self.pingsSent += 1
+    let ping = self.pingsSent
+    self.outstandingPing = ping
     self.session.submitPing()
     self.flushSession()
     self.context.eventLoop.assumeIsolated().scheduleTask(in: TimeAmount(timeout)) { [weak self] in
-      guard let self, self.pingOutstanding else { return }
+      guard let self, self.outstandingPing == ping else { return }
       self.session.submitGoAway(errorCode: HTTP2ErrorCode.noError)
       self.flushSession()
       self.close()

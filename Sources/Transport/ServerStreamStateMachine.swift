@@ -7,6 +7,10 @@ internal import NIOCore
 struct ServerStreamStateMachine {
   struct Configuration {
     var maxMessageSize: Int
+    /// Request encodings accepted besides identity.
+    var acceptedEncodings: [MessageEncoding] = []
+    /// The encoding for responses when the client accepts it; `nil`: identity.
+    var responseEncoding: MessageEncoding?
   }
 
   enum HeadersAction: Equatable {
@@ -32,6 +36,10 @@ struct ServerStreamStateMachine {
   let configuration: Configuration
   private var state: State = .idle
   private var deframer: GRPCMessageDeframer
+  /// The request's `grpc-encoding`, when not identity.
+  private(set) var requestEncoding: MessageEncoding?
+  /// The encoding of response messages, agreed from the request's `grpc-accept-encoding`.
+  private(set) var responseEncoding: MessageEncoding?
 
   init(configuration: Configuration) {
     self.configuration = configuration
@@ -51,6 +59,7 @@ struct ServerStreamStateMachine {
     var path: String?
     var contentType: String?
     var encoding: String?
+    var acceptEncoding: String?
     var timeout: Substring?
     for (name, value) in headers {
       switch name {
@@ -58,6 +67,7 @@ struct ServerStreamStateMachine {
       case ":path": path = value
       case "content-type": contentType = value
       case "grpc-encoding": encoding = value
+      case "grpc-accept-encoding": acceptEncoding = value
       case "grpc-timeout": timeout = Substring(value)
       default: ()
       }
@@ -91,12 +101,25 @@ struct ServerStreamStateMachine {
       )
     }
     if let encoding, encoding != "identity" {
-      self.state = .closed
-      var headers = Self.trailersOnly(
-        Status(code: .unimplemented, message: "Unsupported grpc-encoding: \(encoding)")
-      )
-      headers["grpc-accept-encoding"] = "identity"
-      return .reject(headers: headers)
+      guard let accepted = MessageEncoding(rawValue: encoding),
+        self.configuration.acceptedEncodings.contains(accepted)
+      else {
+        self.state = .closed
+        var headers = Self.trailersOnly(
+          Status(code: .unimplemented, message: "Unsupported grpc-encoding: \(GRPCPercentEncoding.encode(encoding))")
+        )
+        headers["grpc-accept-encoding"] = MessageEncoding.acceptEncoding(self.configuration.acceptedEncodings)
+        return .reject(headers: headers)
+      }
+      self.requestEncoding = accepted
+      self.deframer.acceptsCompressed = true
+    }
+    if let preferred = self.configuration.responseEncoding, let acceptEncoding,
+      acceptEncoding.split(separator: ",").contains(where: {
+        $0.filter { $0 != " " && $0 != "\t" } == preferred.rawValue
+      })
+    {
+      self.responseEncoding = preferred
     }
     self.state = .open(responseHeadersSent: false)
     return .accept(method: descriptor, metadata: Metadata(http2Headers: headers))
@@ -109,7 +132,25 @@ struct ServerStreamStateMachine {
     var messages: [[UInt8]] = []
     do {
       while let message = try self.deframer.next() {
-        messages.append(message.bytes)
+        guard message.compressed, let encoding = self.requestEncoding else {
+          messages.append(message.bytes)
+          continue
+        }
+        do {
+          messages.append(try encoding.decompress(message.bytes, limit: self.configuration.maxMessageSize))
+        } catch {
+          switch error {
+          case .tooLarge(let limit):
+            return .fail(
+              Status(
+                code: .resourceExhausted,
+                message: "Decompressed message is over the limit of \(limit) bytes"
+              )
+            )
+          case .corrupt(let reason):
+            return .fail(Status(code: .internalError, message: "Could not decompress a message: \(reason)"))
+          }
+        }
       }
     } catch {
       switch error {
@@ -145,14 +186,23 @@ struct ServerStreamStateMachine {
     guard case .open(false) = self.state else { return nil }
     self.state = .open(responseHeadersSent: true)
     var headers: HTTP2Headers = [(":status", "200"), ("content-type", "application/grpc")]
+    if let encoding = self.responseEncoding {
+      headers.append(("grpc-encoding", encoding.rawValue))
+    }
+    headers.append(("grpc-accept-encoding", MessageEncoding.acceptEncoding(self.configuration.acceptedEncodings)))
     metadata.appendHeaders(to: &headers)
     return headers
   }
 
-  /// Frames a response message; `false` when the stream cannot send it (no headers yet or closed).
+  /// Frames a response message (compressed if agreed); `false` when the stream cannot send it
+  /// (no headers yet or closed).
   mutating func sendMessage(_ message: [UInt8], into buffer: inout ByteBuffer) -> Bool {
     guard case .open(true) = self.state else { return false }
-    GRPCMessageFramer.frame(message, into: &buffer)
+    if let encoding = self.responseEncoding {
+      GRPCMessageFramer.frame(encoding.compress(message), compressed: true, into: &buffer)
+    } else {
+      GRPCMessageFramer.frame(message, into: &buffer)
+    }
     return true
   }
 

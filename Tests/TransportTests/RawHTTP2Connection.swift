@@ -17,20 +17,27 @@ final class RawHTTP2Connection {
   private init(
     channel: any Channel,
     inbound: NIOAsyncChannelInboundStream<ByteBuffer>,
-    outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>
+    outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>,
+    autoPingAck: Bool
   ) {
     self.channel = channel
     self.session = NGHTTP2Session(
       role: .client,
       settings: .init(maxConcurrentStreams: 0, initialWindowSize: 65_535, maxHeaderListSize: 1 << 20),
-      allocator: ByteBufferAllocator()
+      allocator: ByteBufferAllocator(),
+      autoPingAck: autoPingAck
     )
     self.inbound = inbound.makeAsyncIterator()
     self.outbound = outbound
   }
 
   /// Connects to the server on `port` and runs `body` with the connection; closes it afterwards.
-  static func with<R>(port: Int, _ body: (RawHTTP2Connection) async throws -> R) async throws -> R {
+  /// With `autoPingAck` false the peer never answers the server's PINGs.
+  static func with<R>(
+    port: Int,
+    autoPingAck: Bool = true,
+    _ body: (RawHTTP2Connection) async throws -> R
+  ) async throws -> R {
     let asyncChannel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
       .connect(host: "127.0.0.1", port: port) { channel in
         channel.eventLoop.makeCompletedFuture {
@@ -39,7 +46,20 @@ final class RawHTTP2Connection {
       }
     let channel = asyncChannel.channel
     return try await asyncChannel.executeThenClose { inbound, outbound in
-      try await body(RawHTTP2Connection(channel: channel, inbound: inbound, outbound: outbound))
+      try await body(
+        RawHTTP2Connection(channel: channel, inbound: inbound, outbound: outbound, autoPingAck: autoPingAck)
+      )
+    }
+  }
+
+  /// Sends one request with END_STREAM on a fresh connection (gRPC headers by default) and reads
+  /// until its stream closes.
+  static func exchange(port: Int, headers: HTTP2Headers? = nil, data: [UInt8]) async throws -> [NGHTTP2Session.Event] {
+    try await Self.with(port: port) { raw in
+      let id = raw.openStream(headers: headers)
+      raw.sendData(id, data, end: true)
+      try await raw.flush()
+      return try await raw.read(until: { Self.closed($0, stream: id) != nil })
     }
   }
 
@@ -128,6 +148,26 @@ final class RawHTTP2Connection {
   static func closed(_ events: [NGHTTP2Session.Event], stream: Int32) -> UInt32? {
     for event in events { if case .streamClosed(stream, let code) = event { return code } }
     return nil
+  }
+
+  static func count(_ events: [NGHTTP2Session.Event], where matches: (NGHTTP2Session.Event) -> Bool) -> Int {
+    events.reduce(0) { matches($1) ? $0 + 1 : $0 }
+  }
+
+  static func pings(_ events: [NGHTTP2Session.Event]) -> Int {
+    Self.count(events) { if case .ping = $0 { true } else { false } }
+  }
+
+  static func goAways(_ events: [NGHTTP2Session.Event]) -> Int {
+    Self.count(events) { if case .goAway = $0 { true } else { false } }
+  }
+
+  /// A stream's DATA payload, all frames together.
+  static func payload(_ events: [NGHTTP2Session.Event], stream: Int32) -> [UInt8] {
+    events.flatMap {
+      if case .data(stream, let bytes) = $0 { return Array(bytes.readableBytesView) }
+      return []
+    }
   }
 
   static func dataBytes(_ events: [NGHTTP2Session.Event], stream: Int32) -> Int {

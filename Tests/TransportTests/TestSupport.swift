@@ -160,15 +160,22 @@ func withTestClient<R: Sendable>(
 
 /// Unary echo over the probe service: the server is serving.
 func echoRoundTrip(port: Int, _ bytes: [UInt8] = [1, 2, 3]) async throws -> [UInt8] {
-  try await withTestClient(port: port) { client in
-    try await client.unary(
-      request: ClientRequest(message: bytes),
-      descriptor: ProbeService.echo,
-      serializer: BytesSerializer(),
-      deserializer: BytesSerializer(),
-      options: .defaults
-    ) { try $0.message }
-  }
+  try await withTestClient(port: port) { client in try await echoCall(client, bytes) }
+}
+
+/// One unary Echo call on `client`.
+func echoCall(
+  _ client: GRPCClient<NGHTTP2ClientTransport>,
+  _ bytes: [UInt8] = [1, 2, 3],
+  options: CallOptions = .defaults
+) async throws -> [UInt8] {
+  try await client.unary(
+    request: ClientRequest(message: bytes),
+    descriptor: ProbeService.echo,
+    serializer: BytesSerializer(),
+    deserializer: BytesSerializer(),
+    options: options
+  ) { try $0.message }
 }
 
 /// A free port with nothing listening on it (bound, then released).

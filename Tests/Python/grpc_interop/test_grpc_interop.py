@@ -3,6 +3,9 @@
 Runs the interop cases of grpc doc/interop-test-descriptions.md:
   * grpcio client  -> our `interop-server`  (TestGrpcioClientAgainstSwiftServer)
   * our `interop-client` -> grpcio server   (TestSwiftClientAgainstGrpcioServer)
+  * grpcio client  -> our server over TLS with ALPN h2, with a throwaway CA made by `openssl`
+    (TestGrpcioClientAgainstSwiftTLSServer)
+  * gzip message compression both ways (TestGzip)
 
 Self-contained: Python stubs are generated from proto/grpc/testing into a temporary folder; the
 Swift executables come from INTEROP_BIN_DIR, or from `swift build --show-bin-path` of the package.
@@ -118,25 +121,34 @@ def _wait_ready(channel, pb, what):
         pytest.fail(f"{what} did not answer EmptyCall: {error}")
 
 
-@pytest.fixture(scope="module")
-def swift_server(bin_dir, pb):
+def _start_swift_server(bin_dir, *extra):
+    """Starts interop-server with `extra` arguments; returns (process, port)."""
     process = subprocess.Popen(
-        [str(bin_dir / "interop-server"), "--port", "0"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        [str(bin_dir / "interop-server"), "--port", "0", *extra], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
     line = process.stdout.readline()
     if not line.startswith("listening on "):
         process.kill()
-        pytest.fail(f"interop-server did not start: {line!r}")
-    port = int(line.split()[-1])
-    channel = grpc.insecure_channel(f"127.0.0.1:{port}")
-    _wait_ready(channel, pb, "interop-server")
-    yield channel, process
-    channel.close()
+        pytest.fail(f"interop-server {' '.join(extra)} did not start: {line!r}")
+    return process, int(line.split()[-1])
+
+
+def _stop(process):
     process.terminate()
     try:
         process.wait(timeout=10)
     except subprocess.TimeoutExpired:
         process.kill()
+
+
+@pytest.fixture(scope="module")
+def swift_server(bin_dir, pb):
+    process, port = _start_swift_server(bin_dir)
+    channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+    _wait_ready(channel, pb, "interop-server")
+    yield channel, process
+    channel.close()
+    _stop(process)
 
 
 def _params(pb, size):
@@ -365,4 +377,147 @@ class TestSwiftClientAgainstGrpcioServer:
             timeout=120,
         )
         assert result.returncode == 0, f"interop-client {case}: {result.stdout}{result.stderr}"
+        assert f"PASS {case}" in result.stdout
+
+
+# --------------------------------------------------------------------------- TLS
+
+
+def _openssl(directory, *arguments):
+    result = subprocess.run(["openssl", *arguments], cwd=directory, capture_output=True, text=True)
+    assert result.returncode == 0, f"openssl {' '.join(arguments)} failed: {result.stderr}"
+
+
+@pytest.fixture(scope="module")
+def certificates():
+    """A throwaway CA and a server certificate for 127.0.0.1 and localhost: (ca, cert, key) paths."""
+    directory = pathlib.Path(tempfile.mkdtemp(prefix="interop-tls-"))
+    (directory / "server.ext").write_text(
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n"
+    )
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    _openssl(directory, "req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.pem", "-days", "2",
+             "-subj", "/CN=Courier Interop Test CA", "-addext", "basicConstraints=critical,CA:TRUE",
+             "-addext", "keyUsage=critical,keyCertSign,cRLSign")
+    _openssl(directory, "req", *ec, "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=localhost")
+    _openssl(directory, "x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+             "-out", "server.pem", "-days", "2", "-extfile", "server.ext")
+    return directory / "ca.pem", directory / "server.pem", directory / "server.key"
+
+
+@pytest.fixture(scope="module")
+def swift_tls_server(bin_dir, pb, certificates):
+    ca, cert, key = certificates
+    process, port = _start_swift_server(bin_dir, "--use_tls", "--tls_cert_file", str(cert), "--tls_key_file", str(key))
+    credentials = grpc.ssl_channel_credentials(root_certificates=ca.read_bytes())
+    channel = grpc.secure_channel(f"127.0.0.1:{port}", credentials)
+    _wait_ready(channel, pb, "interop-server --use_tls")
+    yield channel, process, port
+    channel.close()
+    _stop(process)
+
+
+TLS_CASES = ["empty_unary", "large_unary", "client_streaming", "server_streaming", "ping_pong", "custom_metadata",
+             "status_code_and_message"]
+
+
+class TestGrpcioClientAgainstSwiftTLSServer:
+    @pytest.mark.parametrize("case", TLS_CASES)
+    def test_case(self, case, swift_tls_server, pb):
+        channel, process, _ = swift_tls_server
+        run_python_case(case, channel, pb)
+        assert process.poll() is None, "interop-server exited"
+
+    def test_untrusted_certificate_is_unavailable(self, swift_tls_server, pb):
+        """A client without the test CA among its roots refuses the server's certificate."""
+        _, process, port = swift_tls_server
+        empty_pb2, _, _, test_pb2_grpc = pb
+        channel = grpc.secure_channel(f"127.0.0.1:{port}", grpc.ssl_channel_credentials())
+        try:
+            with pytest.raises(grpc.RpcError) as error:
+                test_pb2_grpc.TestServiceStub(channel).EmptyCall(empty_pb2.Empty(), timeout=10)
+        finally:
+            channel.close()
+        assert error.value.code() == grpc.StatusCode.UNAVAILABLE
+        assert "CERTIFICATE_VERIFY_FAILED" in error.value.details() or "handshake" in error.value.details().lower()
+        assert process.poll() is None, "interop-server exited"
+
+    def test_plaintext_client_is_refused(self, swift_tls_server, pb):
+        """An h2c client gets no gRPC answer from the TLS server, and the server keeps serving."""
+        channel, process, port = swift_tls_server
+        empty_pb2, _, _, test_pb2_grpc = pb
+        plain = grpc.insecure_channel(f"127.0.0.1:{port}")
+        try:
+            with pytest.raises(grpc.RpcError) as error:
+                test_pb2_grpc.TestServiceStub(plain).EmptyCall(empty_pb2.Empty(), timeout=10)
+        finally:
+            plain.close()
+        assert error.value.code() == grpc.StatusCode.UNAVAILABLE
+        run_python_case("empty_unary", channel, pb)
+
+
+# --------------------------------------------------------------------------- gzip
+
+
+@pytest.fixture(scope="module")
+def swift_gzip_request_server(bin_dir, pb):
+    """Our server with default settings, called by a grpcio channel that compresses with gzip."""
+    process, port = _start_swift_server(bin_dir)
+    channel = grpc.insecure_channel(f"127.0.0.1:{port}", compression=grpc.Compression.Gzip)
+    _wait_ready(channel, pb, "interop-server")
+    yield channel, process
+    channel.close()
+    _stop(process)
+
+
+@pytest.fixture(scope="module")
+def swift_gzip_server(bin_dir, pb):
+    """Our server compressing responses with gzip for clients that accept it."""
+    process, port = _start_swift_server(bin_dir, "--response_compression", "gzip")
+    channel = grpc.insecure_channel(f"127.0.0.1:{port}", compression=grpc.Compression.Gzip)
+    _wait_ready(channel, pb, "interop-server --response_compression gzip")
+    yield channel, process
+    channel.close()
+    _stop(process)
+
+
+@pytest.fixture(scope="module")
+def grpcio_gzip_server(pb):
+    """A grpcio server that compresses its responses with gzip."""
+    test_pb2_grpc = pb[3]
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=16), compression=grpc.Compression.Gzip)
+    test_pb2_grpc.add_TestServiceServicer_to_server(_make_servicer(pb), server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    yield port
+    server.stop(grace=None)
+
+
+GZIP_CASES = ["large_unary", "client_streaming", "server_streaming", "ping_pong", "custom_metadata"]
+
+
+class TestGzip:
+    @pytest.mark.parametrize("case", GZIP_CASES)
+    def test_grpcio_sends_gzip_to_swift_server(self, case, swift_gzip_request_server, pb):
+        """grpcio compresses every request; our server used to answer UNIMPLEMENTED to that."""
+        channel, process = swift_gzip_request_server
+        run_python_case(case, channel, pb)
+        assert process.poll() is None, "interop-server exited"
+
+    @pytest.mark.parametrize("case", GZIP_CASES)
+    def test_gzip_both_ways_with_swift_server(self, case, swift_gzip_server, pb):
+        channel, process = swift_gzip_server
+        run_python_case(case, channel, pb)
+        assert process.poll() is None, "interop-server exited"
+
+    @pytest.mark.parametrize("case", GZIP_CASES)
+    def test_swift_client_sends_gzip_to_grpcio(self, case, grpcio_gzip_server, bin_dir):
+        result = subprocess.run(
+            [str(bin_dir / "interop-client"), "--server_port", str(grpcio_gzip_server), "--test_case", case,
+             "--request_compression", "gzip"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert result.returncode == 0, f"interop-client {case} with gzip: {result.stdout}{result.stderr}"
         assert f"PASS {case}" in result.stdout

@@ -1,0 +1,194 @@
+import GRPCCore
+import NIOCore
+import Testing
+@testable import Transport
+
+/// Keepalive, idle connections, reconnects and backoff: each test sets short timings, plays the
+/// broken peer on a raw connection or a scripted listener, and waits for events (bounded by the
+/// time limit), never for fixed sleeps.
+@Suite("Connection management", .timeLimit(.minutes(1)))
+struct ConnectionManagementTests {
+  typealias Raw = RawHTTP2Connection
+  static let bytes = BytesSerializer()
+
+  // MARK: Server keepalive and idle timeout
+
+  @Test("server keepalive: a client that never ACKs PINGs is disconnected after the timeout")
+  func serverKeepaliveClosesSilentClient() async throws {
+    var config = NGHTTP2ServerTransport.Config.defaults
+    config.connection.keepalive = .init(time: .milliseconds(100), timeout: .milliseconds(200))
+    try await withTestServer(services: [ProbeService()], config: config) { _, port in
+      let start = ContinuousClock.now
+      try await Raw.with(port: port, autoPingAck: false) { raw in
+        try await raw.flush()
+        try await raw.readUntilClosed()
+        #expect(raw.isClosed)
+        #expect(Raw.pings(raw.events) >= 1)
+      }
+      // One keepalive interval plus the timeout, with room for a busy machine.
+      #expect(ContinuousClock.now - start >= .milliseconds(300))
+      #expect(ContinuousClock.now - start < .seconds(10))
+      let echoed = try await echoRoundTrip(port: port)
+      #expect(echoed == [1, 2, 3])
+    }
+  }
+
+  @Test("server keepalive: a client that ACKs stays connected through PINGs for longer than the timeout")
+  func serverKeepaliveKeepsAnsweringClient() async throws {
+    var config = NGHTTP2ServerTransport.Config.defaults
+    // The timeout is long so that a loaded test machine still ACKs in time, and several PINGs
+    // fit in it: each timeout must only judge its own PING.
+    config.connection.keepalive = .init(time: .milliseconds(100), timeout: .seconds(1))
+    try await withTestServer(services: [ProbeService()], config: config) { _, port in
+      try await Raw.with(port: port) { raw in
+        try await raw.flush()
+        let events = try await raw.read(until: { Raw.pings($0) >= 15 })
+        #expect(!raw.isClosed)
+        #expect(Raw.pings(events) >= 15)
+        #expect(Raw.goAways(events) == 0)
+        await raw.close()
+      }
+    }
+  }
+
+  @Test("server maxIdleTime: an idle connection gets GOAWAY and is closed; one with an open stream is not")
+  func serverIdleTimeout() async throws {
+    var config = NGHTTP2ServerTransport.Config.defaults
+    config.connection.maxIdleTime = .milliseconds(300)
+    try await withTestServer(services: [ProbeService()], config: config) { _, port in
+      try await Raw.with(port: port) { busy in
+        let hold = busy.openStream(headers: Raw.grpcHeaders(path: "/probe.Probe/Hold"))
+        busy.sendData(hold, [0, 0, 0, 0, 0])
+        try await busy.flush()
+        try await busy.read(until: { Raw.dataBytes($0, stream: hold) > 0 })
+
+        let start = ContinuousClock.now
+        try await Raw.with(port: port) { idle in
+          try await idle.flush()
+          try await idle.readUntilClosed()
+          #expect(idle.isClosed)
+          #expect(Raw.goAways(idle.events) >= 1)
+        }
+        #expect(ContinuousClock.now - start >= .milliseconds(250))
+
+        // By now the busy connection has been up longer than the idle time: it still serves.
+        let echo = busy.openStream()
+        busy.sendData(echo, [0, 0, 0, 0, 1, 7], end: true)
+        try await busy.flush()
+        let events = try await busy.read(until: { Raw.closed($0, stream: echo) != nil })
+        #expect(Raw.value("grpc-status", in: Raw.headers(events, stream: echo)) == "0")
+        #expect(Raw.goAways(events) == 0)
+        #expect(!busy.isClosed)
+        await busy.close()
+      }
+    }
+  }
+
+  // MARK: Client keepalive
+
+  @Test("client keepalive: a server that accepts and never answers fails the call with UNAVAILABLE")
+  func clientKeepaliveSilentServer() async throws {
+    let listener = try await ScriptedListener.start(.silent)
+    var config = NGHTTP2ClientTransport.Config.defaults
+    config.connection.keepalive = .init(time: .milliseconds(100), timeout: .milliseconds(200))
+    try await withTestClient(port: listener.port, config: config) { client in
+      let start = ContinuousClock.now
+      let error = await #expect(throws: RPCError.self) { try await echoCall(client) }
+      #expect(error?.code == .unavailable)
+      #expect(error?.message.contains("keepalive PING") == true, "\(String(describing: error))")
+      // Well before the 20 s connect timeout.
+      #expect(ContinuousClock.now - start < .seconds(10))
+    }
+    try await listener.stop()
+  }
+
+  @Test("client keepalive: a server that goes silent mid-call fails the in-flight call with UNAVAILABLE")
+  func clientKeepaliveDeadServerInFlight() async throws {
+    let listener = try await ScriptedListener.start(.sendThenSilent(ScriptedListener.emptySettingsFrame))
+    var config = NGHTTP2ClientTransport.Config.defaults
+    config.connection.keepalive = .init(time: .milliseconds(100), timeout: .milliseconds(200))
+    try await withTestClient(port: listener.port, config: config) { client in
+      let start = ContinuousClock.now
+      let error = await #expect(throws: RPCError.self) {
+        try await client.serverStreaming(
+          request: ClientRequest(message: []),
+          descriptor: ProbeService.hold,
+          serializer: Self.bytes,
+          deserializer: Self.bytes,
+          options: .defaults
+        ) { response in for try await _ in response.messages {} }
+      }
+      #expect(error?.code == .unavailable)
+      #expect(error?.message.contains("keepalive PING") == true, "\(String(describing: error))")
+      #expect(ContinuousClock.now - start < .seconds(10))
+    }
+    try await listener.stop()
+  }
+
+  // MARK: Reconnect and backoff
+
+  @Test("a client whose server is down fails fast with UNAVAILABLE, then works once the server is up")
+  func reconnectsWhenServerComesUp() async throws {
+    let port = try await unusedPort()
+    var config = NGHTTP2ClientTransport.Config.defaults
+    config.backoff.initial = .milliseconds(50)
+    config.backoff.maximum = .milliseconds(400)
+    config.backoff.multiplier = 2
+    config.backoff.jitter = 0
+    var options = CallOptions.defaults
+    options.timeout = .seconds(30)
+    try await withTestClient(port: port, config: config) { client in
+      for _ in 0..<3 {
+        let start = ContinuousClock.now
+        let error = await #expect(throws: RPCError.self) { try await echoCall(client, options: options) }
+        #expect(error?.code == .unavailable)
+        #expect(error?.message.contains("Cannot connect to 127.0.0.1:\(port)") == true, "\(String(describing: error))")
+        // Failed at once, not at the 30 s deadline.
+        #expect(ContinuousClock.now - start < .seconds(5))
+      }
+      let transport = NGHTTP2ServerTransport(address: .init(host: "127.0.0.1", port: port))
+      try await withGRPCServer(transport: transport, services: [ProbeService()]) { _ in
+        _ = try await transport.listeningAddress
+        // The same client: a background retry (at most 400 ms away) connects it again.
+        let deadline = ContinuousClock.now + .seconds(20)
+        var echoed: [UInt8]?
+        while echoed == nil, ContinuousClock.now < deadline {
+          echoed = try? await echoCall(client, options: options)
+          if echoed == nil { try await Task.sleep(for: .milliseconds(20)) }
+        }
+        #expect(echoed == [1, 2, 3])
+      }
+    }
+  }
+
+  @Test("connection attempts back off exponentially while the server fails them")
+  func backoffGrows() async throws {
+    let listener = try await ScriptedListener.start(.close)
+    var config = NGHTTP2ClientTransport.Config.defaults
+    config.backoff.initial = .milliseconds(50)
+    config.backoff.maximum = .seconds(5)
+    config.backoff.multiplier = 2
+    config.backoff.jitter = 0
+    try await withTestClient(port: listener.port, config: config) { client in
+      // The server closes before HTTP/2 SETTINGS: the attempt failed.
+      let error = await #expect(throws: RPCError.self) { try await echoCall(client) }
+      #expect(error?.code == .unavailable)
+      #expect(error?.message.contains("Cannot connect to 127.0.0.1:\(listener.port)") == true, "\(String(describing: error))")
+      // Attempts keep coming without calls; wait for five of them.
+      let deadline = ContinuousClock.now + .seconds(20)
+      while listener.acceptTimes.count < 5, ContinuousClock.now < deadline {
+        try await Task.sleep(for: .milliseconds(20))
+      }
+      let times = listener.acceptTimes
+      try #require(times.count >= 5)
+      let gaps = zip(times.dropFirst(), times).map { $0 - $1 }
+      // Each wait is at least the backoff for its attempt, 50, 100, 200, 400 ms: a constant or
+      // missing backoff fails the later ones.
+      for (index, gap) in gaps.prefix(4).enumerated() {
+        let due = Duration.milliseconds(50 << index)
+        #expect(gap >= due * 0.9, "attempt \(index + 2) came \(gap) after the one before, due \(due): \(gaps)")
+      }
+    }
+    try await listener.stop()
+  }
+}
