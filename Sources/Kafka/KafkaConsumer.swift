@@ -312,13 +312,7 @@ public final class KafkaConsumer: Sendable {
                 case .join(let memberId):
                     let connection = try await coordinatorConnection()
                     let response = try await connection.send(
-                        JoinGroupRequest(
-                            groupId: groupId,
-                            sessionTimeoutMs: Int32(config.sessionTimeout.milliseconds),
-                            rebalanceTimeoutMs: Int32(config.rebalanceTimeout.milliseconds),
-                            memberId: memberId,
-                            protocols: [(config.assignor.rawValue, ConsumerProtocol.encodeSubscription(topics: subscription, ownedPartitions: owned))]
-                        ),
+                        joinRequest(groupId: groupId, memberId: memberId, topics: subscription, owned: owned),
                         timeout: longTimeout
                     )
                     var members: [GroupMembershipStateMachine.Member] = []
@@ -422,6 +416,16 @@ public final class KafkaConsumer: Sendable {
         }
     }
 
+    private func joinRequest(groupId: String, memberId: String, topics: [String], owned: [TopicPartition]) -> JoinGroupRequest {
+        JoinGroupRequest(
+            groupId: groupId,
+            sessionTimeoutMs: Int32(config.sessionTimeout.milliseconds),
+            rebalanceTimeoutMs: Int32(config.rebalanceTimeout.milliseconds),
+            memberId: memberId,
+            protocols: [(config.assignor.rawValue, ConsumerProtocol.encodeSubscription(topics: topics, ownedPartitions: owned))]
+        )
+    }
+
     /// The leader's plan: each member's partitions, encoded for SyncGroup.
     private func assignmentPlan(for members: [GroupMembershipStateMachine.Member]) async throws -> [(memberId: String, assignment: ByteBuffer)] {
         var counts: [String: Int] = [:]
@@ -447,13 +451,7 @@ public final class KafkaConsumer: Sendable {
         let subscription = state.withLockedValue { $0.subscription }
         let connection = try await coordinatorConnection()
         let join = try await connection.send(
-            JoinGroupRequest(
-                groupId: groupId,
-                sessionTimeoutMs: Int32(config.sessionTimeout.milliseconds),
-                rebalanceTimeoutMs: Int32(config.rebalanceTimeout.milliseconds),
-                memberId: memberId,
-                protocols: [(config.assignor.rawValue, ConsumerProtocol.encodeSubscription(topics: subscription, ownedPartitions: []))]
-            ),
+            joinRequest(groupId: groupId, memberId: memberId, topics: subscription, owned: []),
             timeout: config.rebalanceTimeout + config.sessionTimeout + cluster.configuration.requestTimeout
         )
         guard join.errorCode == .none, join.leader == memberId else { return }
