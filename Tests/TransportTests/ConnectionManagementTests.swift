@@ -20,7 +20,9 @@ struct ConnectionManagementTests {
     try await withTestServer(services: [ProbeService()], config: config) { _, port in
       let start = ContinuousClock.now
       try await Raw.with(port: port, autoPingAck: false) { raw in
-        try await raw.flush()
+        // On a busy machine the server may already have given up on this client before its
+        // preface goes out (the write then fails); what the server sent is still read below.
+        try? await raw.flush()
         try await raw.readUntilClosed()
         #expect(raw.isClosed)
         #expect(Raw.pings(raw.events) >= 1)
@@ -54,7 +56,8 @@ struct ConnectionManagementTests {
   @Test("server maxIdleTime: an idle connection gets GOAWAY and is closed; one with an open stream is not")
   func serverIdleTimeout() async throws {
     var config = NGHTTP2ServerTransport.Config.defaults
-    config.connection.maxIdleTime = .milliseconds(300)
+    // Long enough that a busy machine opens the busy connection's stream before it counts as idle.
+    config.connection.maxIdleTime = .seconds(1)
     try await withTestServer(services: [ProbeService()], config: config) { _, port in
       try await Raw.with(port: port) { busy in
         let hold = busy.openStream(headers: Raw.grpcHeaders(path: "/probe.Probe/Hold"))
@@ -64,12 +67,12 @@ struct ConnectionManagementTests {
 
         let start = ContinuousClock.now
         try await Raw.with(port: port) { idle in
-          try await idle.flush()
+          try? await idle.flush()  // the server may have closed it already (see above)
           try await idle.readUntilClosed()
           #expect(idle.isClosed)
           #expect(Raw.goAways(idle.events) >= 1)
         }
-        #expect(ContinuousClock.now - start >= .milliseconds(250))
+        #expect(ContinuousClock.now - start >= .milliseconds(900))
 
         // By now the busy connection has been up longer than the idle time: it still serves.
         let echo = busy.openStream()
