@@ -17,9 +17,9 @@ import sys
 HERE = pathlib.Path(__file__).resolve().parent
 DATASOURCE = {"type": "prometheus", "uid": "courier-prometheus"}
 SERVICES = {
-    "asgardian": {"title": "Asgardian (users, auth)", "events": True},
+    "asgardian": {"title": "Asgardian (users, auth)", "events": True, "topics": "courier.user-.+"},
     "iris": {"title": "Iris (mail, web push, live streams)", "events": False},
-    "hermes": {"title": "Hermes (deliveries, positions)", "events": True},
+    "hermes": {"title": "Hermes (deliveries, positions)", "events": True, "topics": "courier.delivery-payload-.+"},
 }
 
 
@@ -79,7 +79,9 @@ def dashboard(job, spec):
             panel("Events appended per second by type", "ops",
                   [(f'sum by (type) (rate(courier_events_appended_total{{{j}}}[5m]))', "{{type}}")]),
             panel("Events published to Kafka per second by topic", "ops",
-                  [(f'sum by (topic) (rate(courier_events_published_total{{{j}}}[5m]))', "{{topic}}")]),
+                  [(f'sum by (topic) (rate(courier_events_published_total{{topic=~"{spec["topics"]}"}}[5m]))', "{{topic}}")],
+                  description="This service's topics, whichever relay published them: the relays of all "
+                              "services share one outbox and one lock, so any of them may publish any event."),
             panel("Events handled per second by group and outcome", "ops",
                   [(f'sum by (group, outcome) (rate(courier_events_handled_total{{{j}}}[5m]))', "{{group}} {{outcome}}")]),
             panel("Outbox backlog (stored, not yet published)", "short",
