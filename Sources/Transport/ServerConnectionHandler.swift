@@ -110,6 +110,8 @@ final class ServerConnectionHandler: ChannelInboundHandler {
   }
 
   func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+    // After the close began, what the peer still sends is read and dropped (see lingeringClose).
+    guard !self.closed else { return }
     let buffer = self.unwrapInboundIn(data)
     do {
       try self.session.receive(buffer)
@@ -472,9 +474,30 @@ final class ServerConnectionHandler: ChannelInboundHandler {
   private func closeAfterLastWrite() {
     guard let context = self.context else { return }
     if let lastWrite = self.lastWrite {
-      lastWrite.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
+      lastWrite.assumeIsolated().whenComplete { _ in Self.lingeringClose(context) }
     } else {
-      context.close(promise: nil)
+      Self.lingeringClose(context)
+    }
+  }
+
+  /// How long a closing connection keeps reading after its last frame, waiting for the peer to
+  /// close.
+  static let lingerTime: TimeAmount = .seconds(1)
+
+  /// Ends the output (FIN after the last frame), then reads and drops what the peer still sends
+  /// until it closes, for at most ``lingerTime``. Closing a socket with unread input resets the
+  /// connection, and a peer that gets the reset may lose the GOAWAY that came before it.
+  private static func lingeringClose(_ context: ChannelHandlerContext) {
+    let outputClosed = context.eventLoop.makePromise(of: Void.self)
+    context.close(mode: .output, promise: outputClosed)
+    outputClosed.futureResult.assumeIsolated().whenComplete { result in
+      guard case .success = result, context.channel.isActive else {
+        context.close(promise: nil)
+        return
+      }
+      context.eventLoop.assumeIsolated().scheduleTask(in: Self.lingerTime) {
+        context.close(promise: nil)
+      }
     }
   }
 
