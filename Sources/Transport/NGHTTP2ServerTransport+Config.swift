@@ -10,9 +10,24 @@ extension NGHTTP2ServerTransport {
     public var compression: Compression
     /// TLS with ALPN `h2`; `nil` serves h2c with prior knowledge.
     public var tls: TLS?
+    /// Where stream handlers run.
+    public var handlerExecution: HandlerExecution = .eventLoop
 
     public static var defaults: Self {
       Self(rpc: .defaults, http2: .defaults, connection: .defaults, compression: .defaults, tls: nil)
+    }
+
+    /// Where a stream's handler runs.
+    public enum HandlerExecution: Sendable, Hashable {
+      /// On the event loop of the stream's connection: no thread hand-over between reading a
+      /// request, running the handler and writing its answer. A handler that computes for long
+      /// (password hashing, say) should move that work off the loop
+      /// (`withTaskExecutorPreference(globalConcurrentExecutor)`), since the loop's other
+      /// connections wait meanwhile. What the handler awaits (a database, another RPC) does not
+      /// hold the loop.
+      case eventLoop
+      /// On Swift's global concurrent executor, as tasks of the transport's task group.
+      case globalExecutor
     }
 
     /// Message compression (`grpc-encoding`).

@@ -18,6 +18,36 @@ struct EndToEndTests {
     }
   }
 
+  @Test("interop case with handlers on Swift's global executor", arguments: InteropTestCase.allCases)
+  func interopOnGlobalExecutor(testCase: InteropTestCase) async throws {
+    var config = NGHTTP2ServerTransport.Config.defaults
+    config.handlerExecution = .globalExecutor
+    try await withTestServer(services: [TestService()], config: config) { _, port in
+      try await withTestClient(port: port) { client in
+        try await testCase.run(using: client)
+      }
+    }
+  }
+
+  @Test("handlers run on their connection's event loop by default, on the global executor when configured")
+  func handlerExecution() async throws {
+    func whereAmI(_ execution: NGHTTP2ServerTransport.Config.HandlerExecution) async throws -> [UInt8] {
+      var config = NGHTTP2ServerTransport.Config.defaults
+      config.handlerExecution = execution
+      return try await withTestServer(services: [ProbeService()], config: config) { _, port in
+        try await withTestClient(port: port) { client in
+          try await client.unary(
+            request: ClientRequest(message: []), descriptor: ProbeService.whereAmI,
+            serializer: Self.bytes, deserializer: Self.bytes, options: .defaults
+          ) { try $0.message }
+        }
+      }
+    }
+    #expect(NGHTTP2ServerTransport.Config.defaults.handlerExecution == .eventLoop)
+    #expect(try await whereAmI(.eventLoop) == [1])
+    #expect(try await whereAmI(.globalExecutor) == [0])
+  }
+
   @Test("unary: message and metadata (string and -bin) round-trip; trailers carry metadata")
   func unary() async throws {
     try await withTestServer(services: [ProbeService()]) { _, port in
