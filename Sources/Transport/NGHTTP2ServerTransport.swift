@@ -60,7 +60,7 @@ public final class NGHTTP2ServerTransport: ServerTransport, Sendable {
   ) async throws {
     let (accepted, continuation) = AsyncStream.makeStream(of: AcceptedStream.self)
     let handlers = HandlerTasks()
-    let onEventLoop = self.config.handlerExecution == .eventLoop
+    let execution = self.config.handlerExecution
     let sslContext: NIOSSLContext?
     do {
       sslContext = try self.config.tls.map { tls in
@@ -85,7 +85,7 @@ public final class NGHTTP2ServerTransport: ServerTransport, Sendable {
           let handler = ServerConnectionHandler(
             configuration: config,
             accept: { stream in
-              if onEventLoop {
+              if execution == .eventLoop || (execution == .adaptive && stream.alone) {
                 handlers.start(on: executor) { await streamHandler(stream.stream, stream.context) }
               } else {
                 continuation.yield(stream)

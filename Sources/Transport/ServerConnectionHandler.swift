@@ -5,6 +5,8 @@ internal import NIOCore
 struct AcceptedStream: Sendable {
   var stream: RPCStream<NGHTTP2ServerTransport.Inbound, NGHTTP2ServerTransport.Outbound>
   var context: ServerContext
+  /// Whether it was the connection's only open stream when it was handed over.
+  var alone = false
 }
 
 /// One server-side HTTP/2 connection: bytes in and out through nghttp2, gRPC streams out to the
@@ -396,7 +398,11 @@ final class ServerConnectionHandler: ChannelInboundHandler {
 
   private func deliverAccepted() {
     guard !self.accepted.isEmpty else { return }
-    for stream in self.accepted { self.accept(stream) }
+    let alone = self.accepted.count == 1 && self.streams.count == 1
+    for var stream in self.accepted {
+      stream.alone = alone
+      self.accept(stream)
+    }
     self.accepted.removeAll(keepingCapacity: true)
   }
 
