@@ -3,8 +3,7 @@ internal import NIOCore
 
 /// Runs tasks' jobs on one NIO event loop. A stream handler started with this preference reads
 /// the messages that loop decoded and queues its writes for that loop's next flush without a
-/// thread hand-over in either direction: on an idle server, waking a pool thread and then the
-/// loop again costs more than a small unary call's own work.
+/// thread hand-over in either direction.
 final class EventLoopTaskExecutor: TaskExecutor {
   let eventLoop: any EventLoop
 
