@@ -10,9 +10,31 @@ extension NGHTTP2ServerTransport {
     public var compression: Compression
     /// TLS with ALPN `h2`; `nil` serves h2c with prior knowledge.
     public var tls: TLS?
+    /// Where stream handlers run.
+    public var handlerExecution: HandlerExecution = .adaptive
 
     public static var defaults: Self {
       Self(rpc: .defaults, http2: .defaults, connection: .defaults, compression: .defaults, tls: nil)
+    }
+
+    /// Where a stream's handler runs.
+    ///
+    /// On the event loop there is no thread hand-over between reading a request, running the
+    /// handler and writing its answer (waking a pool thread, then the loop again: about a
+    /// quarter of the server's perf samples at one call at a time). But one loop is one
+    /// thread: the handlers of a connection that carries many streams at once (a service
+    /// calling another over one multiplexed connection) would share one core. A handler that
+    /// computes for long (password hashing, say) should move that work off the loop in any
+    /// case, since the loop's other connections wait meanwhile; what a handler awaits (a
+    /// database, another RPC) does not hold the loop.
+    public enum HandlerExecution: Sendable, Hashable {
+      /// On the connection's event loop when the stream is the connection's only open one, on
+      /// Swift's global concurrent executor otherwise.
+      case adaptive
+      /// Always on the connection's event loop.
+      case eventLoop
+      /// Always on Swift's global concurrent executor, as tasks of the transport's task group.
+      case globalExecutor
     }
 
     /// Message compression (`grpc-encoding`).

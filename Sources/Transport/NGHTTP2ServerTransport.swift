@@ -59,6 +59,8 @@ public final class NGHTTP2ServerTransport: ServerTransport, Sendable {
     ) async -> Void
   ) async throws {
     let (accepted, continuation) = AsyncStream.makeStream(of: AcceptedStream.self)
+    let handlers = HandlerTasks()
+    let execution = self.config.handlerExecution
     let sslContext: NIOSSLContext?
     do {
       sslContext = try self.config.tls.map { tls in
@@ -79,9 +81,16 @@ public final class NGHTTP2ServerTransport: ServerTransport, Sendable {
       .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
       .childChannelInitializer { [weak self] channel in
         channel.eventLoop.makeCompletedFuture {
+          let executor = EventLoopTaskExecutor(channel.eventLoop)
           let handler = ServerConnectionHandler(
             configuration: config,
-            accept: { continuation.yield($0) },
+            accept: { stream in
+              if execution == .eventLoop || (execution == .adaptive && stream.alone) {
+                handlers.start(on: executor) { await streamHandler(stream.stream, stream.context) }
+              } else {
+                continuation.yield(stream)
+              }
+            },
             onClose: { [weak self] in self?.connectionClosed(channel) }
           )
           if let sslContext {
@@ -118,12 +127,17 @@ public final class NGHTTP2ServerTransport: ServerTransport, Sendable {
     }
     channel.closeFuture.whenComplete { [weak self] _ in self?.listenerClosed() }
 
-    await withDiscardingTaskGroup { group in
-      for await stream in accepted {
-        group.addTask {
-          await streamHandler(stream.stream, stream.context)
+    await withTaskCancellationHandler {
+      await withDiscardingTaskGroup { group in
+        for await stream in accepted {
+          group.addTask {
+            await streamHandler(stream.stream, stream.context)
+          }
         }
       }
+      await handlers.waitForAll()
+    } onCancel: {
+      handlers.cancelAll()
     }
   }
 

@@ -5,6 +5,8 @@ internal import NIOCore
 struct AcceptedStream: Sendable {
   var stream: RPCStream<NGHTTP2ServerTransport.Inbound, NGHTTP2ServerTransport.Outbound>
   var context: ServerContext
+  /// Whether it was the connection's only open stream when it was handed over.
+  var alone = false
 }
 
 /// One server-side HTTP/2 connection: bytes in and out through nghttp2, gRPC streams out to the
@@ -110,6 +112,8 @@ final class ServerConnectionHandler: ChannelInboundHandler {
   }
 
   func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+    // After the close began, what the peer still sends is read and dropped (see lingeringClose).
+    guard !self.closed else { return }
     let buffer = self.unwrapInboundIn(data)
     do {
       try self.session.receive(buffer)
@@ -394,7 +398,11 @@ final class ServerConnectionHandler: ChannelInboundHandler {
 
   private func deliverAccepted() {
     guard !self.accepted.isEmpty else { return }
-    for stream in self.accepted { self.accept(stream) }
+    let alone = self.accepted.count == 1 && self.streams.count == 1
+    for var stream in self.accepted {
+      stream.alone = alone
+      self.accept(stream)
+    }
     self.accepted.removeAll(keepingCapacity: true)
   }
 
@@ -472,9 +480,30 @@ final class ServerConnectionHandler: ChannelInboundHandler {
   private func closeAfterLastWrite() {
     guard let context = self.context else { return }
     if let lastWrite = self.lastWrite {
-      lastWrite.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
+      lastWrite.assumeIsolated().whenComplete { _ in Self.lingeringClose(context) }
     } else {
-      context.close(promise: nil)
+      Self.lingeringClose(context)
+    }
+  }
+
+  /// How long a closing connection keeps reading after its last frame, waiting for the peer to
+  /// close.
+  static let lingerTime: TimeAmount = .seconds(1)
+
+  /// Ends the output (FIN after the last frame), then reads and drops what the peer still sends
+  /// until it closes, for at most ``lingerTime``. Closing a socket with unread input resets the
+  /// connection, and a peer that gets the reset may lose the GOAWAY that came before it.
+  private static func lingeringClose(_ context: ChannelHandlerContext) {
+    let outputClosed = context.eventLoop.makePromise(of: Void.self)
+    context.close(mode: .output, promise: outputClosed)
+    outputClosed.futureResult.assumeIsolated().whenComplete { result in
+      guard case .success = result, context.channel.isActive else {
+        context.close(promise: nil)
+        return
+      }
+      context.eventLoop.assumeIsolated().scheduleTask(in: Self.lingerTime) {
+        context.close(promise: nil)
+      }
     }
   }
 

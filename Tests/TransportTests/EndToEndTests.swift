@@ -18,6 +18,60 @@ struct EndToEndTests {
     }
   }
 
+  @Test("interop case with handlers on Swift's global executor", arguments: InteropTestCase.allCases)
+  func interopOnGlobalExecutor(testCase: InteropTestCase) async throws {
+    var config = NGHTTP2ServerTransport.Config.defaults
+    config.handlerExecution = .globalExecutor
+    try await withTestServer(services: [TestService()], config: config) { _, port in
+      try await withTestClient(port: port) { client in
+        try await testCase.run(using: client)
+      }
+    }
+  }
+
+  @Test("handlers run on the event loop alone on their connection (adaptive), always there, or on the global executor")
+  func handlerExecution() async throws {
+    /// Where WhereAmI's handler ran ([1]: an event loop), called alone and then while a Hold
+    /// stream is open on the same connection.
+    func whereAmI(_ execution: NGHTTP2ServerTransport.Config.HandlerExecution) async throws -> (alone: [UInt8], busy: [UInt8]) {
+      var config = NGHTTP2ServerTransport.Config.defaults
+      config.handlerExecution = execution
+      return try await withTestServer(services: [ProbeService()], config: config) { _, port in
+        try await withTestClient(port: port) { client in
+          let call: @Sendable () async throws -> [UInt8] = {
+            try await client.unary(
+              request: ClientRequest(message: []), descriptor: ProbeService.whereAmI,
+              serializer: Self.bytes, deserializer: Self.bytes, options: .defaults
+            ) { try $0.message }
+          }
+          let alone = try await call()
+          let (firstMessage, gotFirst) = AsyncStream.makeStream(of: Void.self)
+          let hold = Task {
+            try await client.serverStreaming(
+              request: ClientRequest(message: []), descriptor: ProbeService.hold,
+              serializer: Self.bytes, deserializer: Self.bytes, options: .defaults
+            ) { response in
+              for try await _ in response.messages { gotFirst.yield() }
+            }
+          }
+          var first = firstMessage.makeAsyncIterator()
+          _ = await first.next()
+          let busy = try await call()
+          hold.cancel()
+          _ = await hold.result
+          return (alone, busy)
+        }
+      }
+    }
+    #expect(NGHTTP2ServerTransport.Config.defaults.handlerExecution == .adaptive)
+    let adaptive = try await whereAmI(.adaptive)
+    #expect(adaptive.alone == [1] && adaptive.busy == [0])
+    let loop = try await whereAmI(.eventLoop)
+    #expect(loop.alone == [1] && loop.busy == [1])
+    let pool = try await whereAmI(.globalExecutor)
+    #expect(pool.alone == [0] && pool.busy == [0])
+  }
+
   @Test("unary: message and metadata (string and -bin) round-trip; trailers carry metadata")
   func unary() async throws {
     try await withTestServer(services: [ProbeService()]) { _, port in

@@ -30,6 +30,7 @@ struct ProbeService: RegistrableRPCService {
   static let hold = MethodDescriptor(fullyQualifiedService: "probe.Probe", method: "Hold")
   static let flood = MethodDescriptor(fullyQualifiedService: "probe.Probe", method: "Flood")
   static let fail = MethodDescriptor(fullyQualifiedService: "probe.Probe", method: "Fail")
+  static let whereAmI = MethodDescriptor(fullyQualifiedService: "probe.Probe", method: "WhereAmI")
 
   let log: CancellationLog
 
@@ -82,6 +83,11 @@ struct ProbeService: RegistrableRPCService {
         for _ in 0..<count { try await writer.write(payload) }
         return [:]
       }
+    }
+    // WhereAmI: [1] when the handler runs on a NIO event loop, [0] otherwise.
+    router.registerHandler(forMethod: Self.whereAmI, deserializer: bytes, serializer: bytes) { request, _ in
+      for try await _ in request.messages {}
+      return StreamingServerResponse(single: ServerResponse(message: [MultiThreadedEventLoopGroup.currentEventLoop == nil ? 0 : 1]))
     }
     // Fail: fails with the code in the first request byte and the rest as the message (UTF-8).
     router.registerHandler(forMethod: Self.fail, deserializer: bytes, serializer: bytes) { request, _ in

@@ -1,7 +1,9 @@
 // bench-server: one unary RPC, /bench.Users/GetUserData, with a small request and a ~120-byte
 // protobuf-encoded response (strings, a repeated string, an int64, a bool), served by the same
 // handler code on either transport.
-// Usage: bench-server --transport nghttp2|nio --port N
+// Usage: bench-server --transport nghttp2|nio --port N [--handlers adaptive|loop|pool]
+// (--handlers: where our transport runs stream handlers; adaptive, the default, always on the
+// event loop, or always on Swift's pool)
 import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2
@@ -50,12 +52,16 @@ struct UsersService: RegistrableRPCService {
 
 var transportName = "nghttp2"
 var port = 50051
+var handlers = NGHTTP2ServerTransport.Config.HandlerExecution.adaptive
 var index = 1
 let arguments = CommandLine.arguments
 while index < arguments.count {
   switch arguments[index] {
   case "--transport": index += 1; transportName = arguments[index]
   case "--port": index += 1; port = Int(arguments[index]) ?? port
+  case "--handlers":
+    index += 1
+    handlers = ["pool": .globalExecutor, "loop": .eventLoop][arguments[index]] ?? .adaptive
   default: ()
   }
   index += 1
@@ -70,6 +76,8 @@ case "nio":
   )
   try await GRPCServer(transport: transport, services: [UsersService()]).serve()
 default:
-  let transport = NGHTTP2ServerTransport(address: .init(host: "127.0.0.1", port: port))
+  var config = NGHTTP2ServerTransport.Config.defaults
+  config.handlerExecution = handlers
+  let transport = NGHTTP2ServerTransport(address: .init(host: "127.0.0.1", port: port), config: config)
   try await GRPCServer(transport: transport, services: [UsersService()]).serve()
 }

@@ -100,7 +100,7 @@ extension AsgardianCore {
       let emailChanges = email.map { $0 != currentEmail } ?? false
       if emailChanges {
         guard !request.currentPassword.isEmpty, let hash = current.passwordHash,
-          case .match = try hasher.verify(request.currentPassword, against: hash)
+          case .match = try await self.verifyPassword(request.currentPassword, against: hash)
         else {
           throw RPCError(code: .permissionDenied, message: "changing the email needs the correct current_password")
         }

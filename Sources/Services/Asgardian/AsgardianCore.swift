@@ -151,10 +151,17 @@ public final class AsgardianCore: Sendable {
     }
   }
 
-  /// Hashes off the cooperative pool's hot path: scrypt is tens of milliseconds of CPU.
+  /// Hashes in a detached task: scrypt is tens of milliseconds of CPU, which must not hold the
+  /// event loop that runs the calling RPC handler (or the caller's task executor).
   func hashPassword(_ password: String) async throws -> String {
     let hasher = self.hasher
     return try await Task.detached { try hasher.hash(password) }.value
+  }
+
+  /// Checks a password in a detached task, as ``hashPassword(_:)`` hashes one.
+  func verifyPassword(_ password: String, against stored: String) async throws -> PasswordHasher.Verification {
+    let hasher = self.hasher
+    return try await Task.detached { try hasher.verify(password, against: stored) }.value
   }
 
   /// The SHA-256 of an opaque token's text, as stored.
