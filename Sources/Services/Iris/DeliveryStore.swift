@@ -158,6 +158,58 @@ final class DeliveryStore: Sendable {
     }
   }
 
+  /// One push request of ``insertPushes(_:lease:)``.
+  struct NewPush: Sendable {
+    var delivery: NewDelivery
+    var id: UUID
+    /// The user has no push subscription: the row is written SKIPPED at once (its only try, with
+    /// nothing to send), so it needs no second write.
+    var skip: Bool
+  }
+
+  /// Records several push requests in one transaction, each as ``insert(_:id:lease:notify:)`` does
+  /// with the live NOTIFY (`channel`, payload `<user> <delivery>`), in order; a request whose
+  /// key is already stored (also earlier in the same batch) comes back as that row, `duplicate`
+  /// true, and notifies no one. One commit for the batch instead of one or two per push.
+  func insertPushes(
+    _ pushes: [NewPush], lease: Duration, channel: String
+  ) async throws -> [(record: DeliveryRecord, duplicate: Bool)] {
+    let leaseSeconds = lease.seconds
+    let pending = Int32(Courier_Iris_V1_DeliveryStatus.pending.rawValue)
+    let skipped = Int32(Courier_Iris_V1_DeliveryStatus.skipped.rawValue)
+    return try await pool.withTransaction { tx in
+      var results: [(record: DeliveryRecord, duplicate: Bool)] = []
+      results.reserveCapacity(pushes.count)
+      for push in pushes {
+        let new = push.delivery
+        let inserted = try await tx.query("""
+          INSERT INTO iris.deliveries (id, channel, status, idempotency_key, user_id, recipient_address, recipient_name,
+            template_name, summary, mail_text, mail_html, mail_message_id, push_payload, push_body, push_url, push_tag,
+            push_ttl, push_urgency, attempt_count, next_attempt_at)
+          VALUES (\(push.id), \(new.channel.rawValue), \(push.skip ? skipped : pending),
+            \(new.idempotencyKey), \(new.userID), \(new.recipientAddress), \(new.recipientName), \(new.templateName),
+            \(new.summary), \(new.mailText), \(new.mailHTML), \(new.mailMessageID), \(new.pushPayload), \(new.pushBody),
+            \(new.pushURL), \(new.pushTag), \(new.pushTTL), \(new.pushUrgency), 1,
+            CASE WHEN \(push.skip) THEN NULL ELSE now() + make_interval(secs => \(leaseSeconds)) END)
+          ON CONFLICT (channel, idempotency_key) DO NOTHING
+          RETURNING \(sql: DeliveryRecord.columns)
+          """)
+        if let row = inserted.first {
+          if let user = new.userID { try await tx.notify(channel: channel, payload: "\(user.text) \(push.id.text)") }
+          results.append((try DeliveryRecord(row: row), false))
+          continue
+        }
+        let existing = try await tx.query("""
+          SELECT \(sql: DeliveryRecord.columns) FROM iris.deliveries
+          WHERE channel = \(new.channel.rawValue) AND idempotency_key = \(new.idempotencyKey)
+          """)
+        guard let row = existing.first else { throw IrisStoreError.conflictVanished }
+        results.append((try DeliveryRecord(row: row), true))
+      }
+      return results
+    }
+  }
+
   /// Writes a try's outcome.
   func finish(_ id: UUID, _ result: AttemptResult) async throws -> DeliveryRecord {
     let retrySeconds: Double? = result.retryAt.map { max(0, $0.timeIntervalSinceNow) }
