@@ -68,13 +68,29 @@ package struct PayloadEvents: Sendable {
     }
   }
 
+  /// The batch handler for the consumer runner: each event as ``handler`` handles it, with the
+  /// pushes of the whole batch held back and sent to Iris in one call before the transaction
+  /// commits. Should Iris refuse any of them, the batch rolls back and the consumer handles its
+  /// events one by one; the pushes Iris took are then answered from its log (same keys).
+  package var batchHandler: EventConsumer.BatchHandler {
+    { events, tx in
+      let pushes = DeferredPushes(self.notifier)
+      let batch = PayloadEvents(
+        configuration: self.configuration, users: self.users, notifier: pushes, bucket: self.bucket, logger: self.logger)
+      let handler = batch.handler
+      for event in events { try await handler(event, tx) }
+      try await pushes.flush()
+    }
+  }
+
   /// The consumer runner; run it as a background service.
   package func consumer(
     store: EventStore, kafka: KafkaConfiguration,
     configuration: EventConsumer.Configuration = .init(group: PayloadEvents.group)
   ) -> EventConsumer {
     EventConsumer(
-      store: store, kafka: kafka, registry: Self.registry, configuration: configuration, logger: logger, handler: handler)
+      store: store, kafka: kafka, registry: Self.registry, configuration: configuration, logger: logger,
+      batchHandler: batchHandler, handler: handler)
   }
 
   // MARK: Changed location
@@ -110,6 +126,7 @@ package struct PayloadEvents: Sendable {
     // The newest fix wins, whatever order events are handled in (the row is locked: `before` is
     // current). It moves the payload and its arrival estimate in one statement.
     var arriving: String?  // the arrival in words, when the payload is about to arrive
+    var current = row  // the payload row after this fix: `row` unless the fix moves it
     if before.location.map({ $0.recordedAt.date < recordedAt }) ?? true {
       let arrival = arrivalAfter(location, before: before, previousSpeed: previousSpeed)
       if arrival.arrivingSoon, let estimate = arrival.estimate {
@@ -118,7 +135,7 @@ package struct PayloadEvents: Sendable {
       }
       let estimate = arrival.estimate
       let arrivalAt = estimate?.arrivalAt
-      try await tx.execute(
+      current = try await tx.query(
         """
         UPDATE hermes.payloads SET
           lat = \(location.point.latitude), lon = \(location.point.longitude), accuracy_m = \(location.accuracyMeters),
@@ -131,9 +148,10 @@ package struct PayloadEvents: Sendable {
           eta_at = CASE WHEN \(estimate != nil) THEN \(arrivalAt) ELSE eta_at END,
           eta_fix_at = CASE WHEN \(estimate != nil) THEN \(arrivalAt == nil ? nil : estimate?.computedAt) ELSE eta_fix_at END
         WHERE id = \(payloadID)
-        """)
+        RETURNING *
+        """)[0]
     }
-    let payload = try PayloadRow(try await tx.query("SELECT * FROM hermes.payloads WHERE id = \(payloadID)")[0])
+    let payload = try PayloadRow(current)
     try await PositionHub.publish(payload.update, in: tx)
 
     let subscribers = try await tx.query(
