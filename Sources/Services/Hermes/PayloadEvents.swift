@@ -77,8 +77,18 @@ package struct PayloadEvents: Sendable {
       let pushes = DeferredPushes(self.notifier)
       let batch = PayloadEvents(
         configuration: self.configuration, users: self.users, notifier: pushes, bucket: self.bucket, logger: self.logger)
-      let handler = batch.handler
-      for event in events { try await handler(event, tx) }
+      let moves = events.compactMap { $0.event as? Courier_Events_V1_DeliveryPayloadChangedLocation }
+      if moves.count == events.count {
+        let shared = try await MovedBatch.load(
+          payloadIDs: Set(moves.compactMap { UUID(uuidString: $0.deliveryPayloadID) }), in: tx)
+        for (consumed, moved) in zip(events, moves) {
+          try await batch.handle(moved, consumed: consumed, in: tx, batch: shared)
+        }
+        try await shared.flush(in: tx)
+      } else {
+        let handler = batch.handler
+        for event in events { try await handler(event, tx) }
+      }
       try await pushes.flush()
     }
   }
@@ -95,8 +105,10 @@ package struct PayloadEvents: Sendable {
 
   // MARK: Changed location
 
+  /// - Parameter batch: what the events of a batch share (``MovedBatch``); nil for one event on its own.
   func handle(
-    _ event: Courier_Events_V1_DeliveryPayloadChangedLocation, consumed: ConsumedEvent, in tx: PostgresTransaction
+    _ event: Courier_Events_V1_DeliveryPayloadChangedLocation, consumed: ConsumedEvent, in tx: PostgresTransaction,
+    batch: MovedBatch? = nil
   ) async throws {
     guard let payloadID = UUID(uuidString: event.deliveryPayloadID), event.hasLocation, event.location.hasPoint else {
       logger.warning("ChangedLocation without a payload id or point ignored", metadata: ["event": "\(consumed.id)"])
@@ -106,21 +118,30 @@ package struct PayloadEvents: Sendable {
     let recordedAt = location.recordedAt.date
     let delivererID = UUID(uuidString: event.delivererID)
     let occurredAt = event.hasOccurredAt ? event.occurredAt.date : consumed.occurredAt
-    guard
-      let row = try await tx.query("SELECT * FROM hermes.payloads WHERE id = \(payloadID) FOR UPDATE").first
-    else {
+    let locked: PostgresRow?
+    if let batch {
+      locked = batch.row(payloadID)
+    } else {
+      locked = try await tx.query("SELECT * FROM hermes.payloads WHERE id = \(payloadID) FOR UPDATE").first
+    }
+    guard let row = locked else {
       logger.warning("ChangedLocation of an unknown payload ignored", metadata: ["payload": "\(event.deliveryPayloadID)"])
       return
     }
-    try await tx.execute(
-      """
-      INSERT INTO hermes.payload_positions
-        (payload_id, event_id, deliverer_id, lat, lon, accuracy_m, speed_mps, heading_deg, altitude_m, recorded_at, stored_at)
-      VALUES (\(payloadID), \(consumed.id), \(delivererID), \(location.point.latitude), \(location.point.longitude),
-              \(location.accuracyMeters), \(location.speedMetersPerSecond), \(location.headingDegrees),
-              \(location.altitudeMeters), \(recordedAt), clock_timestamp())
-      ON CONFLICT (event_id) DO NOTHING
-      """)
+    if let batch {
+      batch.addPosition(
+        payloadID: payloadID, eventID: consumed.id, delivererID: delivererID, location: location, recordedAt: recordedAt)
+    } else {
+      try await tx.execute(
+        """
+        INSERT INTO hermes.payload_positions
+          (payload_id, event_id, deliverer_id, lat, lon, accuracy_m, speed_mps, heading_deg, altitude_m, recorded_at, stored_at)
+        VALUES (\(payloadID), \(consumed.id), \(delivererID), \(location.point.latitude), \(location.point.longitude),
+                \(location.accuracyMeters), \(location.speedMetersPerSecond), \(location.headingDegrees),
+                \(location.altitudeMeters), \(recordedAt), clock_timestamp())
+        ON CONFLICT (event_id) DO NOTHING
+        """)
+    }
     let before = try PayloadRow(row)
     let previousSpeed = try row.decode(Double?.self, column: "smoothed_speed_mps")
     // The newest fix wins, whatever order events are handled in (the row is locked: `before` is
@@ -150,15 +171,25 @@ package struct PayloadEvents: Sendable {
         WHERE id = \(payloadID)
         RETURNING *
         """)[0]
+      batch?.setRow(payloadID, current)
     }
     let payload = try PayloadRow(current)
-    try await PositionHub.publish(payload.update, in: tx)
-
-    let subscribers = try await tx.query(
-      "SELECT user_id, title FROM hermes.subscriptions WHERE payload_id = \(payloadID) ORDER BY user_id")
-    for subscriber in subscribers {
-      let (userID, title) = try subscriber.decode((UUID, String).self)
-      try await notify(userID, title: title, payload: payload, consumed: consumed, occurredAt: occurredAt, in: tx)
+    let subscribers: [(userID: UUID, title: String)]
+    if let batch {
+      try batch.publish(payload.update)
+      subscribers = batch.subscribers(payloadID)
+    } else {
+      try await PositionHub.publish(payload.update, in: tx)
+      subscribers = try await tx.query(
+        "SELECT user_id, title FROM hermes.subscriptions WHERE payload_id = \(payloadID) ORDER BY user_id"
+      ).map { row -> (userID: UUID, title: String) in
+        let (userID, title) = try row.decode((UUID, String).self)
+        return (userID, title)
+      }
+    }
+    for (userID, title) in subscribers {
+      try await notify(
+        userID, title: title, payload: payload, consumed: consumed, occurredAt: occurredAt, in: tx, batch: batch)
       if let arriving { try await notifyOnce(userID, title: title, payload: payload, kind: .arriving, arrival: arriving, in: tx) }
     }
   }
@@ -238,7 +269,7 @@ package struct PayloadEvents: Sendable {
 
   private func notify(
     _ userID: UUID, title: String, payload: PayloadRow, consumed: ConsumedEvent, occurredAt: Date,
-    in tx: PostgresTransaction
+    in tx: PostgresTransaction, batch: MovedBatch?
   ) async throws {
     guard let user = try await users.user(id: userID.text), !user.disabled, !user.deleted else { return }
     let notice = TrackingNotice(
@@ -249,12 +280,17 @@ package struct PayloadEvents: Sendable {
       try await notifier.push(notice)
     }
     guard user.notificationPreferences.trackingMailEnabled, !user.email.isEmpty else { return }
-    let last = try await tx.query(
-      """
-      SELECT last_mailed_at, last_status FROM hermes.mail_throttle
-      WHERE user_id = \(userID) AND payload_id = \(payload.id) FOR UPDATE
-      """
-    ).first.map { try $0.decode((Date, Int).self) }
+    let last: (Date, Int)?
+    if let batch {
+      last = batch.lastMail(userID: userID, payloadID: payload.id).map { ($0.mailedAt, $0.status) }
+    } else {
+      last = try await tx.query(
+        """
+        SELECT last_mailed_at, last_status FROM hermes.mail_throttle
+        WHERE user_id = \(userID) AND payload_id = \(payload.id) FOR UPDATE
+        """
+      ).first.map { try $0.decode((Date, Int).self) }
+    }
     guard MailThrottle.shouldMail(
       last: last.map { ($0.0, $0.1) }, status: payload.status.rawValue, at: occurredAt, interval: configuration.mailInterval)
     else { return }
@@ -266,6 +302,7 @@ package struct PayloadEvents: Sendable {
       ON CONFLICT (user_id, payload_id) DO UPDATE
         SET last_mailed_at = EXCLUDED.last_mailed_at, last_status = EXCLUDED.last_status
       """)
+    batch?.setLastMail(userID: userID, payloadID: payload.id, (occurredAt, payload.status.rawValue))
   }
 
   // MARK: Registered
