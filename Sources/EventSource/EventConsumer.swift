@@ -21,6 +21,10 @@ import Foundation
 ///    Lost database connections are waited out without counting as attempts.
 public final class EventConsumer: Sendable {
   public typealias Handler = @Sendable (ConsumedEvent, PostgresTransaction) async throws -> Void
+  /// Handles several claimed events of one partition, in order, in one transaction: what
+  /// ``Handler`` does for each, with the chance to share statements and calls among them. Throwing
+  /// rolls the batch back; its events are then handled one by one through ``Handler``.
+  public typealias BatchHandler = @Sendable ([ConsumedEvent], PostgresTransaction) async throws -> Void
 
   public struct Configuration: Sendable {
     /// The consumer group: the service's name. State in the store is kept per group.
@@ -54,18 +58,23 @@ public final class EventConsumer: Sendable {
   public let decoder: RecordDecoder
   private let kafka: KafkaConfiguration
   private let handler: Handler
+  private let batchHandler: BatchHandler?
   private let logger: Logger
 
-  /// A consumer of every event in `registry`.
+  /// A consumer of every event in `registry`. With `batchHandler`, a partition's claimed events of
+  /// one poll go to it together (two or more); `handler` still takes single events and the
+  /// one-by-one path after a failed batch.
   public init(
     store: EventStore, kafka: KafkaConfiguration, registry: EventRegistry, configuration: Configuration,
-    logger: Logger = Logger(label: "courier.event-source.consumer"), handler: @escaping Handler
+    logger: Logger = Logger(label: "courier.event-source.consumer"), batchHandler: BatchHandler? = nil,
+    handler: @escaping Handler
   ) {
     self.store = store
     self.kafka = kafka
     self.decoder = RecordDecoder(registry: registry)
     self.configuration = configuration
     self.handler = handler
+    self.batchHandler = batchHandler
     self.logger = logger
   }
 
@@ -212,10 +221,18 @@ public final class EventConsumer: Sendable {
         let (id, count) = try row.decode((UUID, Int32).self)
         attempts[id] = Int(count)
       }
+      var claimedEvents: [ConsumedEvent] = []
       for var event in unique {
         guard let attempt = attempts[event.id] else { continue }
         event.attempt = attempt
-        try await timed(event) { try await handler(event, tx) }
+        claimedEvents.append(event)
+      }
+      if let batchHandler, claimedEvents.count > 1 {
+        try await timed(claimedEvents) { try await batchHandler(claimedEvents, tx) }
+      } else {
+        for event in claimedEvents {
+          try await timed(event) { try await handler(event, tx) }
+        }
       }
       let processed = "{" + attempts.keys.map { $0.uuidString.lowercased() }.joined(separator: ",") + "}"
       try await tx.execute(
@@ -239,6 +256,16 @@ public final class EventConsumer: Sendable {
     EventMetrics.handling(
       group: configuration.group,
       seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
+  }
+
+  /// Runs one batch handler call, recording each event's age and its share of the time.
+  private func timed(_ events: [ConsumedEvent], _ body: () async throws -> Void) async throws {
+    let started = ContinuousClock.now
+    for event in events { EventMetrics.age(group: configuration.group, occurredAt: event.occurredAt) }
+    try await body()
+    let elapsed = ContinuousClock.now - started
+    let share = (Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18) / Double(events.count)
+    for _ in events { EventMetrics.handling(group: configuration.group, seconds: share) }
   }
 
   /// Handles one record. Throws only `CancellationError`.

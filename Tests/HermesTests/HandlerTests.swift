@@ -90,6 +90,55 @@ struct HandlerTests {
     }
   }
 
+  @Test("a poll batch's pushes go to Iris in one call; a redelivered batch notifies nobody twice; a failed batch call falls back to one by one")
+  func batchedPushes() async throws {
+    try await Harness.with { h in
+      let (payload, _, caller) = try await h.carriedPayload()
+      try await h.subscribe(payload)
+      try await h.subscribe(payload, userID: h.directory.add(name: "Bob", mail: false))
+      let before = try await h.lastSeq()
+      for step in 0..<3 {
+        h.clock.advance(by: 2)
+        _ = try await h.report(h.location(meters: Double(step) * 10), as: caller)
+      }
+      let records = try await h.records(type: Harness.moved, after: before)
+      #expect(records.count == 3)
+      try await h.consumer.handle(records)
+      #expect(h.notifier.batches == [6])
+      #expect(h.notifier.calls.push == 0)  // no single push calls
+      let keys = h.notifier.pushes.map(\.idempotencyKey)
+      #expect(keys.count == 6 && Set(keys).count == 6)
+      #expect(h.notifier.mails.count == 1)  // the first fix mails; the others are within the interval
+      let positions = try await h.pool.query(
+        "SELECT count(*) FROM hermes.payload_positions WHERE payload_id = \(UUID(uuidString: payload.deliveryPayloadID)!)")
+      #expect(try positions[0].decode(Int.self, at: 0) == 3)
+
+      // The same batch again: every event is skipped, Iris hears nothing.
+      let calls = h.notifier.calls
+      try await h.consumer.handle(records)
+      #expect(h.notifier.batches == [6] && h.notifier.calls == calls)
+
+      // Iris fails part-way through the next batch call: the batch rolls back and each event is
+      // handled on its own; the push Iris took is repeated with the same key, so it counts once.
+      let next = try await h.lastSeq()
+      for step in 3..<5 {
+        h.clock.advance(by: 2)
+        _ = try await h.report(h.location(meters: Double(step) * 10), as: caller)
+      }
+      let more = try await h.records(type: Harness.moved, after: next)
+      #expect(more.count == 2)
+      h.notifier.failBatches(times: 1)
+      try await h.consumer.handle(more)
+      #expect(h.notifier.batches == [6, 4])
+      #expect(h.notifier.calls.push == 4)  // two subscribers, two events, one by one
+      let all = h.notifier.pushes.map(\.idempotencyKey)
+      #expect(all.count == 10 && Set(all).count == 10)
+      let processed = try await h.pool.query(
+        "SELECT count(*) FROM event_source.events WHERE type = \(Harness.moved) AND seq > \(before) AND processed")
+      #expect(try processed[0].decode(Int.self, at: 0) == 5)
+    }
+  }
+
   @Test("disabled subscribers and people without subscriptions get nothing")
   func skipped() async throws {
     try await Harness.with { h in

@@ -26,6 +26,13 @@ struct TestNotificationService: Courier_Iris_V1_NotificationService.SimpleServic
   ) async throws -> Courier_Iris_V1_SendPushNotificationResponse {
     throw RPCError(code: .unimplemented, message: "not in this test")
   }
+
+  func sendPushNotifications(
+    request: Courier_Iris_V1_SendPushNotificationsRequest,
+    context: ServerContext
+  ) async throws -> Courier_Iris_V1_SendPushNotificationsResponse {
+    throw RPCError(code: .unimplemented, message: "not in this test")
+  }
 }
 
 /// Iris' PushSubscriptionService: only GetVapidPublicKey (REST-visible, `anyone`) does something.

@@ -1,6 +1,7 @@
 import Foundation
 package import Generated
 package import GRPCCore
+import Synchronization
 
 /// One tracking notification for one subscriber, as Hermes hands it to Iris.
 package struct TrackingNotice: Sendable, Hashable {
@@ -120,6 +121,55 @@ package protocol Notifier: Sendable {
   func push(_ notice: TrackingNotice) async throws
   /// Mails the subscriber (template `payload-update`). Throws when Iris could not take it.
   func mail(_ notice: TrackingNotice) async throws
+  /// Pushes several notices at once; throws when Iris could not take any one of them (those it
+  /// took stay taken: a repeat with the same keys is answered from its log).
+  func push(_ notices: [TrackingNotice]) async throws
+}
+
+extension Notifier {
+  /// One call per notice.
+  package func push(_ notices: [TrackingNotice]) async throws {
+    for notice in notices { try await push(notice) }
+  }
+}
+
+/// Iris refused a notice of a batch.
+package struct NoticeRefused: Error, CustomStringConvertible {
+  package var idempotencyKey: String
+  package var code: String
+  package var message: String
+
+  package var description: String {
+    "Iris refused the push \(idempotencyKey): \(code): \(message)"
+  }
+}
+
+/// A ``Notifier`` that holds pushes back until ``flush()`` sends them in one batch; mails pass
+/// straight through. One per batch transaction of the consumer.
+package final class DeferredPushes: Notifier {
+  private let notifier: any Notifier
+  private let held = Mutex<[TrackingNotice]>([])
+
+  package init(_ notifier: any Notifier) {
+    self.notifier = notifier
+  }
+
+  package func push(_ notice: TrackingNotice) async throws {
+    held.withLock { $0.append(notice) }
+  }
+
+  package func mail(_ notice: TrackingNotice) async throws {
+    try await notifier.mail(notice)
+  }
+
+  /// Sends the held pushes in one batch.
+  package func flush() async throws {
+    let notices = held.withLock { held in
+      defer { held.removeAll() }
+      return held
+    }
+    if !notices.isEmpty { try await notifier.push(notices) }
+  }
 }
 
 /// ``Notifier`` over Iris' generated NotificationService client.
@@ -139,6 +189,28 @@ package struct IrisNotifier<Transport: ClientTransport>: Notifier {
 
   package func mail(_ notice: TrackingNotice) async throws {
     _ = try await client.sendMail(notice.mailRequest, options: options)
+  }
+
+  /// SendPushNotifications, 500 notices a call at most.
+  package func push(_ notices: [TrackingNotice]) async throws {
+    var start = 0
+    while start < notices.count {
+      let chunk = notices[start..<min(start + 500, notices.count)]
+      start += chunk.count
+      var request = Courier_Iris_V1_SendPushNotificationsRequest()
+      request.requests = chunk.map(\.pushRequest)
+      let response = try await client.sendPushNotifications(request, options: options)
+      guard response.results.count == chunk.count else {
+        throw RPCError(
+          code: .internalError,
+          message: "Iris answered \(response.results.count) results for \(chunk.count) push notifications")
+      }
+      for (notice, result) in zip(chunk, response.results) {
+        if case .error(let refusal) = result.outcome {
+          throw NoticeRefused(idempotencyKey: notice.idempotencyKey, code: refusal.code, message: refusal.message)
+        }
+      }
+    }
   }
 
   private var options: CallOptions {

@@ -68,19 +68,47 @@ package struct PayloadEvents: Sendable {
     }
   }
 
+  /// The batch handler for the consumer runner: each event as ``handler`` handles it, with the
+  /// pushes of the whole batch held back and sent to Iris in one call before the transaction
+  /// commits. Should Iris refuse any of them, the batch rolls back and the consumer handles its
+  /// events one by one; the pushes Iris took are then answered from its log (same keys).
+  package var batchHandler: EventConsumer.BatchHandler {
+    { events, tx in
+      let pushes = DeferredPushes(self.notifier)
+      let batch = PayloadEvents(
+        configuration: self.configuration, users: self.users, notifier: pushes, bucket: self.bucket, logger: self.logger)
+      let moves = events.compactMap { $0.event as? Courier_Events_V1_DeliveryPayloadChangedLocation }
+      if moves.count == events.count {
+        let shared = try await MovedBatch.load(
+          payloadIDs: Set(moves.compactMap { UUID(uuidString: $0.deliveryPayloadID) }), in: tx)
+        for (consumed, moved) in zip(events, moves) {
+          try await batch.handle(moved, consumed: consumed, in: tx, batch: shared)
+        }
+        try await shared.flush(in: tx)
+      } else {
+        let handler = batch.handler
+        for event in events { try await handler(event, tx) }
+      }
+      try await pushes.flush()
+    }
+  }
+
   /// The consumer runner; run it as a background service.
   package func consumer(
     store: EventStore, kafka: KafkaConfiguration,
     configuration: EventConsumer.Configuration = .init(group: PayloadEvents.group)
   ) -> EventConsumer {
     EventConsumer(
-      store: store, kafka: kafka, registry: Self.registry, configuration: configuration, logger: logger, handler: handler)
+      store: store, kafka: kafka, registry: Self.registry, configuration: configuration, logger: logger,
+      batchHandler: batchHandler, handler: handler)
   }
 
   // MARK: Changed location
 
+  /// - Parameter batch: what the events of a batch share (``MovedBatch``); nil for one event on its own.
   func handle(
-    _ event: Courier_Events_V1_DeliveryPayloadChangedLocation, consumed: ConsumedEvent, in tx: PostgresTransaction
+    _ event: Courier_Events_V1_DeliveryPayloadChangedLocation, consumed: ConsumedEvent, in tx: PostgresTransaction,
+    batch: MovedBatch? = nil
   ) async throws {
     guard let payloadID = UUID(uuidString: event.deliveryPayloadID), event.hasLocation, event.location.hasPoint else {
       logger.warning("ChangedLocation without a payload id or point ignored", metadata: ["event": "\(consumed.id)"])
@@ -90,26 +118,36 @@ package struct PayloadEvents: Sendable {
     let recordedAt = location.recordedAt.date
     let delivererID = UUID(uuidString: event.delivererID)
     let occurredAt = event.hasOccurredAt ? event.occurredAt.date : consumed.occurredAt
-    guard
-      let row = try await tx.query("SELECT * FROM hermes.payloads WHERE id = \(payloadID) FOR UPDATE").first
-    else {
+    let locked: PostgresRow?
+    if let batch {
+      locked = batch.row(payloadID)
+    } else {
+      locked = try await tx.query("SELECT * FROM hermes.payloads WHERE id = \(payloadID) FOR UPDATE").first
+    }
+    guard let row = locked else {
       logger.warning("ChangedLocation of an unknown payload ignored", metadata: ["payload": "\(event.deliveryPayloadID)"])
       return
     }
-    try await tx.execute(
-      """
-      INSERT INTO hermes.payload_positions
-        (payload_id, event_id, deliverer_id, lat, lon, accuracy_m, speed_mps, heading_deg, altitude_m, recorded_at, stored_at)
-      VALUES (\(payloadID), \(consumed.id), \(delivererID), \(location.point.latitude), \(location.point.longitude),
-              \(location.accuracyMeters), \(location.speedMetersPerSecond), \(location.headingDegrees),
-              \(location.altitudeMeters), \(recordedAt), clock_timestamp())
-      ON CONFLICT (event_id) DO NOTHING
-      """)
+    if let batch {
+      batch.addPosition(
+        payloadID: payloadID, eventID: consumed.id, delivererID: delivererID, location: location, recordedAt: recordedAt)
+    } else {
+      try await tx.execute(
+        """
+        INSERT INTO hermes.payload_positions
+          (payload_id, event_id, deliverer_id, lat, lon, accuracy_m, speed_mps, heading_deg, altitude_m, recorded_at, stored_at)
+        VALUES (\(payloadID), \(consumed.id), \(delivererID), \(location.point.latitude), \(location.point.longitude),
+                \(location.accuracyMeters), \(location.speedMetersPerSecond), \(location.headingDegrees),
+                \(location.altitudeMeters), \(recordedAt), clock_timestamp())
+        ON CONFLICT (event_id) DO NOTHING
+        """)
+    }
     let before = try PayloadRow(row)
     let previousSpeed = try row.decode(Double?.self, column: "smoothed_speed_mps")
     // The newest fix wins, whatever order events are handled in (the row is locked: `before` is
     // current). It moves the payload and its arrival estimate in one statement.
     var arriving: String?  // the arrival in words, when the payload is about to arrive
+    var current = row  // the payload row after this fix: `row` unless the fix moves it
     if before.location.map({ $0.recordedAt.date < recordedAt }) ?? true {
       let arrival = arrivalAfter(location, before: before, previousSpeed: previousSpeed)
       if arrival.arrivingSoon, let estimate = arrival.estimate {
@@ -118,7 +156,7 @@ package struct PayloadEvents: Sendable {
       }
       let estimate = arrival.estimate
       let arrivalAt = estimate?.arrivalAt
-      try await tx.execute(
+      current = try await tx.query(
         """
         UPDATE hermes.payloads SET
           lat = \(location.point.latitude), lon = \(location.point.longitude), accuracy_m = \(location.accuracyMeters),
@@ -131,16 +169,27 @@ package struct PayloadEvents: Sendable {
           eta_at = CASE WHEN \(estimate != nil) THEN \(arrivalAt) ELSE eta_at END,
           eta_fix_at = CASE WHEN \(estimate != nil) THEN \(arrivalAt == nil ? nil : estimate?.computedAt) ELSE eta_fix_at END
         WHERE id = \(payloadID)
-        """)
+        RETURNING *
+        """)[0]
+      batch?.setRow(payloadID, current)
     }
-    let payload = try PayloadRow(try await tx.query("SELECT * FROM hermes.payloads WHERE id = \(payloadID)")[0])
-    try await PositionHub.publish(payload.update, in: tx)
-
-    let subscribers = try await tx.query(
-      "SELECT user_id, title FROM hermes.subscriptions WHERE payload_id = \(payloadID) ORDER BY user_id")
-    for subscriber in subscribers {
-      let (userID, title) = try subscriber.decode((UUID, String).self)
-      try await notify(userID, title: title, payload: payload, consumed: consumed, occurredAt: occurredAt, in: tx)
+    let payload = try PayloadRow(current)
+    let subscribers: [(userID: UUID, title: String)]
+    if let batch {
+      try batch.publish(payload.update)
+      subscribers = batch.subscribers(payloadID)
+    } else {
+      try await PositionHub.publish(payload.update, in: tx)
+      subscribers = try await tx.query(
+        "SELECT user_id, title FROM hermes.subscriptions WHERE payload_id = \(payloadID) ORDER BY user_id"
+      ).map { row -> (userID: UUID, title: String) in
+        let (userID, title) = try row.decode((UUID, String).self)
+        return (userID, title)
+      }
+    }
+    for (userID, title) in subscribers {
+      try await notify(
+        userID, title: title, payload: payload, consumed: consumed, occurredAt: occurredAt, in: tx, batch: batch)
       if let arriving { try await notifyOnce(userID, title: title, payload: payload, kind: .arriving, arrival: arriving, in: tx) }
     }
   }
@@ -220,7 +269,7 @@ package struct PayloadEvents: Sendable {
 
   private func notify(
     _ userID: UUID, title: String, payload: PayloadRow, consumed: ConsumedEvent, occurredAt: Date,
-    in tx: PostgresTransaction
+    in tx: PostgresTransaction, batch: MovedBatch?
   ) async throws {
     guard let user = try await users.user(id: userID.text), !user.disabled, !user.deleted else { return }
     let notice = TrackingNotice(
@@ -231,12 +280,17 @@ package struct PayloadEvents: Sendable {
       try await notifier.push(notice)
     }
     guard user.notificationPreferences.trackingMailEnabled, !user.email.isEmpty else { return }
-    let last = try await tx.query(
-      """
-      SELECT last_mailed_at, last_status FROM hermes.mail_throttle
-      WHERE user_id = \(userID) AND payload_id = \(payload.id) FOR UPDATE
-      """
-    ).first.map { try $0.decode((Date, Int).self) }
+    let last: (Date, Int)?
+    if let batch {
+      last = batch.lastMail(userID: userID, payloadID: payload.id).map { ($0.mailedAt, $0.status) }
+    } else {
+      last = try await tx.query(
+        """
+        SELECT last_mailed_at, last_status FROM hermes.mail_throttle
+        WHERE user_id = \(userID) AND payload_id = \(payload.id) FOR UPDATE
+        """
+      ).first.map { try $0.decode((Date, Int).self) }
+    }
     guard MailThrottle.shouldMail(
       last: last.map { ($0.0, $0.1) }, status: payload.status.rawValue, at: occurredAt, interval: configuration.mailInterval)
     else { return }
@@ -248,6 +302,7 @@ package struct PayloadEvents: Sendable {
       ON CONFLICT (user_id, payload_id) DO UPDATE
         SET last_mailed_at = EXCLUDED.last_mailed_at, last_status = EXCLUDED.last_status
       """)
+    batch?.setLastMail(userID: userID, payloadID: payload.id, (occurredAt, payload.status.rawValue))
   }
 
   // MARK: Registered

@@ -67,6 +67,41 @@ final class DeliverySender: Sendable {
     return (try await attempt(record, first: true), false)
   }
 
+  /// Records push requests and makes their first tries, or returns the earlier requests with the
+  /// same keys; answers in the order of `pushes`. The rows and their live NOTIFYs are written in
+  /// one transaction. A user without push subscriptions has nothing to try: the row is written
+  /// SKIPPED straight away, as the first try would have left it. Users with subscriptions get their
+  /// first try after the commit, one push after the other.
+  func submitPushes(_ pushes: [(new: NewDelivery, id: UUID)]) async throws -> [(record: DeliveryRecord, duplicate: Bool)] {
+    let users = Array(Set(pushes.compactMap(\.new.userID)))
+    let subscribed = try await subscriptions.subscribed(among: users)
+    let stored = try await store.insertPushes(
+      pushes.map { push in
+        DeliveryStore.NewPush(delivery: push.new, id: push.id, skip: push.new.userID.map { !subscribed.contains($0) } ?? false)
+      },
+      lease: policy.lease, channel: LiveHub.channel)
+    var results: [(record: DeliveryRecord, duplicate: Bool)] = []
+    results.reserveCapacity(stored.count)
+    for (record, duplicate) in stored {
+      if duplicate {
+        logger.info("repeated request answered from the log", metadata: [
+          "delivery_id": "\(record.id.text)", "idempotency_key": "\(record.idempotencyKey)",
+        ])
+        results.append((record, true))
+      } else if record.status == .skipped {
+        Metrics.Counter(label: "iris_delivery_attempts_total", dimensions: [("channel", "push"), ("outcome", "skipped")])
+          .increment()
+        logger.info("delivery tried", metadata: [
+          "delivery_id": "\(record.id.text)", "status": "skipped", "attempt": "\(record.attemptCount)",
+        ])
+        results.append((record, false))
+      } else {
+        results.append((try await attempt(record, first: true), false))
+      }
+    }
+    return results
+  }
+
   /// Makes one try of a claimed row and writes its outcome.
   func attempt(_ record: DeliveryRecord, first: Bool) async throws -> DeliveryRecord {
     let result: AttemptResult

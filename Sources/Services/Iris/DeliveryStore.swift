@@ -158,6 +158,89 @@ final class DeliveryStore: Sendable {
     }
   }
 
+  /// One push request of ``insertPushes(_:lease:)``.
+  struct NewPush: Sendable {
+    var delivery: NewDelivery
+    var id: UUID
+    /// The user has no push subscription: the row is written SKIPPED at once (its only try, with
+    /// nothing to send), so it needs no second write.
+    var skip: Bool
+  }
+
+  /// Records several push requests in one transaction, each as ``insert(_:id:lease:notify:)`` does
+  /// with the live NOTIFY (`channel`, payload `<user> <delivery>`); answers in the order of
+  /// `pushes`. A request whose key is already stored (also earlier in the same batch) comes back
+  /// as that row, `duplicate` true, and notifies no one. One multi-row INSERT, one NOTIFY
+  /// statement and one commit for the batch, instead of one or two commits per push.
+  func insertPushes(
+    _ pushes: [NewPush], lease: Duration, channel: String
+  ) async throws -> [(record: DeliveryRecord, duplicate: Bool)] {
+    guard !pushes.isEmpty else { return [] }
+    let leaseSeconds = lease.seconds
+    let pending = Int32(Courier_Iris_V1_DeliveryStatus.pending.rawValue)
+    let skipped = Int32(Courier_Iris_V1_DeliveryStatus.skipped.rawValue)
+    let news = pushes.map(\.delivery)
+    return try await pool.withTransaction { tx in
+      // Rows are numbered so that of two requests with one key the earlier one is stored.
+      let inserted = try await tx.query("""
+        INSERT INTO iris.deliveries (id, channel, status, idempotency_key, user_id, recipient_address, recipient_name,
+          template_name, summary, mail_text, mail_html, mail_message_id, push_payload, push_body, push_url, push_tag,
+          push_ttl, push_urgency, attempt_count, next_attempt_at)
+        SELECT r.id, r.channel, r.status, r.idempotency_key, r.user_id, r.recipient_address, r.recipient_name,
+          r.template_name, r.summary, r.mail_text, r.mail_html, r.mail_message_id, r.push_payload, r.push_body, r.push_url,
+          r.push_tag, r.push_ttl, r.push_urgency, 1,
+          CASE WHEN r.status = \(skipped) THEN NULL ELSE now() + make_interval(secs => \(leaseSeconds)) END
+        FROM unnest(
+          \(PostgresArray(pushes.map(\.id))), \(PostgresArray(news.map(\.channel.rawValue))),
+          \(PostgresArray(pushes.map { $0.skip ? skipped : pending })), \(PostgresArray(news.map(\.idempotencyKey))),
+          \(PostgresArray(news.map(\.userID))), \(PostgresArray(news.map(\.recipientAddress))),
+          \(PostgresArray(news.map(\.recipientName))), \(PostgresArray(news.map(\.templateName))),
+          \(PostgresArray(news.map(\.summary))), \(PostgresArray(news.map(\.mailText))), \(PostgresArray(news.map(\.mailHTML))),
+          \(PostgresArray(news.map(\.mailMessageID))), \(PostgresArray(news.map(\.pushPayload))),
+          \(PostgresArray(news.map(\.pushBody))), \(PostgresArray(news.map(\.pushURL))), \(PostgresArray(news.map(\.pushTag))),
+          \(PostgresArray(news.map(\.pushTTL))), \(PostgresArray(news.map(\.pushUrgency)))
+        ) WITH ORDINALITY AS r (id, channel, status, idempotency_key, user_id, recipient_address, recipient_name,
+          template_name, summary, mail_text, mail_html, mail_message_id, push_payload, push_body, push_url, push_tag,
+          push_ttl, push_urgency, n)
+        ORDER BY r.n
+        ON CONFLICT (channel, idempotency_key) DO NOTHING
+        RETURNING \(sql: DeliveryRecord.columns)
+        """)
+      var stored: [UUID: DeliveryRecord] = [:]
+      for row in inserted {
+        let record = try DeliveryRecord(row: row)
+        stored[record.id] = record
+      }
+      let announced = pushes.filter { stored[$0.id] != nil && $0.delivery.userID != nil }
+      if !announced.isEmpty {
+        // unnest yields the array in order: the live streams hear of the pushes in request order.
+        _ = try await tx.query("""
+          SELECT pg_notify(\(channel), body)
+          FROM unnest(\(PostgresArray(announced.map { "\($0.delivery.userID!.text) \($0.id.text)" }))) AS body
+          """)
+      }
+      var earlier: [String: DeliveryRecord] = [:]
+      let repeated = pushes.filter { stored[$0.id] == nil }
+      if !repeated.isEmpty {
+        let rows = try await tx.query("""
+          SELECT \(sql: DeliveryRecord.columns) FROM iris.deliveries
+          WHERE channel = \(Channel.push.rawValue) AND idempotency_key = ANY(\(PostgresArray(repeated.map(\.delivery.idempotencyKey))))
+          """)
+        for row in rows {
+          let record = try DeliveryRecord(row: row)
+          earlier[record.idempotencyKey] = record
+        }
+      }
+      return try pushes.map { push -> (record: DeliveryRecord, duplicate: Bool) in
+        if let record = stored[push.id] { return (record, false) }
+        // The conflicting row vanished between the two statements: only an operator deleting
+        // rows by hand does that. Ask the caller to retry.
+        guard let record = earlier[push.delivery.idempotencyKey] else { throw IrisStoreError.conflictVanished }
+        return (record, true)
+      }
+    }
+  }
+
   /// Writes a try's outcome.
   func finish(_ id: UUID, _ result: AttemptResult) async throws -> DeliveryRecord {
     let retrySeconds: Double? = result.retryAt.map { max(0, $0.timeIntervalSinceNow) }

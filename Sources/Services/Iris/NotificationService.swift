@@ -74,6 +74,50 @@ struct NotificationService: Courier_Iris_V1_NotificationService.SimpleServicePro
   func sendPushNotification(
     request: Courier_Iris_V1_SendPushNotificationRequest, context: ServerContext
   ) async throws -> Courier_Iris_V1_SendPushNotificationResponse {
+    let push = try Self.pushDelivery(request)
+    let (record, duplicate) = try await sender.submitPushes([push])[0]
+    return Self.pushResponse(record, duplicate: duplicate)
+  }
+
+  /// The most requests of one SendPushNotifications call.
+  static let maxBatchPushes = 500
+
+  func sendPushNotifications(
+    request: Courier_Iris_V1_SendPushNotificationsRequest, context: ServerContext
+  ) async throws -> Courier_Iris_V1_SendPushNotificationsResponse {
+    let count = request.requests.count
+    if count == 0 { throw Check.invalid("requests is empty: send at least one push notification") }
+    if count > Self.maxBatchPushes {
+      throw Check.invalid("requests has \(count) push notifications; the most per call is \(Self.maxBatchPushes)")
+    }
+    var results = [Courier_Iris_V1_SendPushNotificationResult](repeating: .init(), count: count)
+    var accepted: [(index: Int, push: (new: NewDelivery, id: UUID))] = []
+    for (index, item) in request.requests.enumerated() {
+      do {
+        accepted.append((index, try Self.pushDelivery(item)))
+      } catch {
+        var refusal = Courier_Iris_V1_PushNotificationError()
+        refusal.code = Self.codeName(error.code)
+        refusal.message = "requests[\(index)]: \(error.message)"
+        results[index].error = refusal
+      }
+    }
+    if !accepted.isEmpty {
+      let stored = try await sender.submitPushes(accepted.map(\.push))
+      for ((index, _), (record, duplicate)) in zip(accepted, stored) {
+        results[index].delivery = Self.pushResponse(record, duplicate: duplicate)
+      }
+    }
+    var response = Courier_Iris_V1_SendPushNotificationsResponse()
+    response.results = results
+    return response
+  }
+
+  /// A push request checked and turned into its delivery row, with the id it will have (also the
+  /// message's `notificationId`).
+  static func pushDelivery(
+    _ request: Courier_Iris_V1_SendPushNotificationRequest
+  ) throws(RPCError) -> (new: NewDelivery, id: UUID) {
     let key = try Check.idempotencyKey(request.idempotencyKey)
     let userID = try Check.uuid(request.userID, field: "user_id")
     try Check.length(request.title, field: "title", 1...120)
@@ -105,8 +149,10 @@ struct NotificationService: Courier_Iris_V1_NotificationService.SimpleServicePro
     new.pushTag = request.tag
     new.pushTTL = ttl
     new.pushUrgency = Int32(request.urgency == .unspecified ? Courier_Iris_V1_PushUrgency.normal.rawValue : request.urgency.rawValue)
+    return (new, id)
+  }
 
-    let (record, duplicate) = try await sender.submit(new, id: id)
+  static func pushResponse(_ record: DeliveryRecord, duplicate: Bool) -> Courier_Iris_V1_SendPushNotificationResponse {
     var response = Courier_Iris_V1_SendPushNotificationResponse()
     response.deliveryID = record.id.text
     response.status = record.status
@@ -114,6 +160,17 @@ struct NotificationService: Courier_Iris_V1_NotificationService.SimpleServicePro
     response.subscriptionCount = record.subscriptionCount
     response.duplicate = duplicate
     return response
+  }
+
+  /// The status code's name as gRPC spells it, e.g. `INVALID_ARGUMENT`.
+  static func codeName(_ code: RPCError.Code) -> String {
+    let camel = String(describing: code)
+    var name = ""
+    for character in camel {
+      if character.isUppercase { name += "_" }
+      name += character.uppercased()
+    }
+    return name
   }
 
   /// `{"notificationId","title","body","url","tag"}`, the object the service worker shows.

@@ -66,14 +66,22 @@ final class RecordingNotifier: Notifier {
     var mails: [TrackingNotice] = []
     var pushCalls = 0
     var mailCalls = 0
+    /// The sizes of the batch push calls.
+    var batches: [Int] = []
   }
 
   private let sent = Mutex(Sent())
   private let failures = Mutex(0)
+  private let batchFailures = Mutex(0)
 
   var pushes: [TrackingNotice] { sent.withLock { $0.pushes } }
   var mails: [TrackingNotice] { sent.withLock { $0.mails } }
   var calls: (push: Int, mail: Int) { sent.withLock { ($0.pushCalls, $0.mailCalls) } }
+  var batches: [Int] { sent.withLock { $0.batches } }
+
+  /// Makes the next `count` batch push calls fail after Iris took their first notice (as a call
+  /// cut off part-way).
+  func failBatches(times count: Int) { batchFailures.withLock { $0 = count } }
 
   /// Makes the next `count` calls fail.
   func fail(times count: Int) { failures.withLock { $0 = count } }
@@ -92,6 +100,22 @@ final class RecordingNotifier: Notifier {
       state.pushCalls += 1
       if !state.pushes.contains(where: { $0.idempotencyKey == notice.idempotencyKey }) { state.pushes.append(notice) }
     }
+  }
+
+  func push(_ notices: [TrackingNotice]) async throws {
+    let fails = batchFailures.withLock { count in
+      guard count > 0 else { return false }
+      count -= 1
+      return true
+    }
+    sent.withLock { state in
+      state.batches.append(notices.count)
+      for notice in fails ? Array(notices.prefix(1)) : notices
+      where !state.pushes.contains(where: { $0.idempotencyKey == notice.idempotencyKey }) {
+        state.pushes.append(notice)
+      }
+    }
+    if fails { throw RPCError(code: .unavailable, message: "the fake Iris went down mid-batch") }
   }
 
   func mail(_ notice: TrackingNotice) async throws {

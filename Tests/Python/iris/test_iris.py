@@ -327,6 +327,59 @@ def test_push_to_a_user_without_subscriptions_is_skipped(iris, pb):
     assert reply.status == pb.iris.DELIVERY_STATUS_SKIPPED and reply.subscription_count == 0
 
 
+def test_push_batch_answers_each_item_and_a_repeat_notifies_nobody_twice(iris, pb, push_service, user_token,
+                                                                        admin_token):
+    token, user_id = user_token
+    vapid = requests.get(f"{iris.http}/notifications/push/vapid-public-key", timeout=30).json()["publicKey"]
+    listed = requests.get(f"{iris.http}/notifications/push/subscriptions",
+                          headers={"Authorization": f"Bearer {token}"}, timeout=30).json().get("subscriptions", [])
+    for old in listed:
+        requests.delete(f"{iris.http}/notifications/push/subscriptions/{old['subscriptionId']}",
+                        headers={"Authorization": f"Bearer {token}"}, timeout=30).raise_for_status()
+    subscription = new_subscription(push_service, iris, application_server_key=vapid)
+    assert register(iris, token, subscription).status_code == 200
+    batch = pb.iris.SendPushNotificationsRequest(requests=[
+        push_request(pb, user_id, title="Batch: your parcel moved"),
+        push_request(pb, str(uuid.uuid4())),  # a user without subscriptions
+        push_request(pb, user_id, title=""),
+        push_request(pb, "42"),
+    ])
+    with grpc.insecure_channel(iris.grpc) as channel:
+        stub = pb.iris_grpc.NotificationServiceStub(channel)
+        reply = stub.SendPushNotifications(batch)
+        assert [r.WhichOneof("outcome") for r in reply.results] == ["delivery", "delivery", "error", "error"]
+        pushed, skipped, no_title, bad_user = reply.results
+        assert pushed.delivery.status == pb.iris.DELIVERY_STATUS_SENT and not pushed.delivery.duplicate
+        assert (pushed.delivery.pushed_subscription_count, pushed.delivery.subscription_count) == (1, 1)
+        assert skipped.delivery.status == pb.iris.DELIVERY_STATUS_SKIPPED and skipped.delivery.subscription_count == 0
+        assert (no_title.error.code, no_title.error.message) == ("INVALID_ARGUMENT", "requests[2]: title is required")
+        assert bad_user.error.code == "INVALID_ARGUMENT"
+        assert bad_user.error.message.startswith("requests[3]: user_id must be a UUID")
+        # The first try is made before the answer: the push service has the message now.
+        assert len(received_pushes(push_service, subscription["name"])) == 1
+
+        # The same batch again (a consumer redelivering its events): answered from the log.
+        again = stub.SendPushNotifications(batch)
+        assert [r.WhichOneof("outcome") for r in again.results] == ["delivery", "delivery", "error", "error"]
+        assert again.results[0].delivery.duplicate and again.results[1].delivery.duplicate
+        assert [r.delivery.delivery_id for r in again.results[:2]] == [pushed.delivery.delivery_id,
+                                                                       skipped.delivery.delivery_id]
+        assert again.results[2].error == no_title.error
+    assert len(received_pushes(push_service, subscription["name"])) == 1
+    keys = {r.idempotency_key for r in batch.requests}
+    logged = [d for d in deliveries(iris, admin_token, **{"page.page_size": 500}) if d["idempotencyKey"] in keys]
+    assert sorted(d["deliveryId"] for d in logged) == sorted([pushed.delivery.delivery_id, skipped.delivery.delivery_id])
+
+
+@pytest.mark.parametrize("count,message", [(0, "requests is empty"), (501, "the most per call is 500")])
+def test_push_batch_size_is_checked(iris, pb, count, message):
+    batch = pb.iris.SendPushNotificationsRequest(requests=[push_request(pb, str(uuid.uuid4())) for _ in range(count)])
+    with grpc.insecure_channel(iris.grpc) as channel, pytest.raises(grpc.RpcError) as failure:
+        pb.iris_grpc.NotificationServiceStub(channel).SendPushNotifications(batch)
+    assert failure.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert message in failure.value.details()
+
+
 BAD_PUSH = [
     ("user id", dict(user_id="42"), "user_id must be a UUID"),
     ("empty title", dict(title=""), "title is required"),
