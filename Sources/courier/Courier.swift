@@ -43,6 +43,7 @@ struct IrisCommand: AsyncParsableCommand {
       printEnvironmentHelp(try IrisApp.environmentDocumentation())
       return
     }
+    keepOpenSSLStateAtExit()
     try await IrisApp.run()
   }
 }
@@ -59,6 +60,7 @@ struct AsgardianCommand: AsyncParsableCommand {
       printEnvironmentHelp(try await AsgardianApp.environmentDocumentation())
       return
     }
+    keepOpenSSLStateAtExit()
     try await AsgardianApp.run()
   }
 }
@@ -68,6 +70,7 @@ struct HermesCommand: AsyncParsableCommand {
     commandName: "hermes", abstract: "Runs Hermes: payloads, deliverers, positions, subscriptions and receipts.")
 
   func run() async throws {
+    keepOpenSSLStateAtExit()
     try await HermesApp.run()
   }
 }
