@@ -212,6 +212,19 @@ def register(iris, token, subscription, **extra):
                          headers={"Authorization": f"Bearer {token}"}, timeout=30)
 
 
+def only_subscription(push_service, iris, token):
+    """Removes the user's browser subscriptions, then registers one new one (with Iris' VAPID key)."""
+    vapid = requests.get(f"{iris.http}/notifications/push/vapid-public-key", timeout=30).json()["publicKey"]
+    listed = requests.get(f"{iris.http}/notifications/push/subscriptions",
+                          headers={"Authorization": f"Bearer {token}"}, timeout=30).json().get("subscriptions", [])
+    for old in listed:
+        requests.delete(f"{iris.http}/notifications/push/subscriptions/{old['subscriptionId']}",
+                        headers={"Authorization": f"Bearer {token}"}, timeout=30).raise_for_status()
+    subscription = new_subscription(push_service, iris, application_server_key=vapid)
+    assert register(iris, token, subscription).status_code == 200
+    return subscription
+
+
 def received_pushes(push_service, name):
     response = requests.get(f"{push_service.base}/control/received", verify=push_service.ca, timeout=30)
     return [r for r in response.json()["received"] if r["name"] == name]
@@ -298,15 +311,8 @@ def test_gone_subscription_is_removed(iris, pb, push_service, user_token):
 
 def test_push_service_errors_are_retried_then_sent(iris, pb, push_service, user_token, admin_token):
     token, user_id = user_token
-    vapid = requests.get(f"{iris.http}/notifications/push/vapid-public-key", timeout=30).json()["publicKey"]
     # A user whose only subscription answers 500 twice, then 201.
-    listed = requests.get(f"{iris.http}/notifications/push/subscriptions",
-                          headers={"Authorization": f"Bearer {token}"}, timeout=30).json().get("subscriptions", [])
-    for old in listed:
-        requests.delete(f"{iris.http}/notifications/push/subscriptions/{old['subscriptionId']}",
-                        headers={"Authorization": f"Bearer {token}"}, timeout=30).raise_for_status()
-    subscription = new_subscription(push_service, iris, application_server_key=vapid)
-    assert register(iris, token, subscription).status_code == 200
+    subscription = only_subscription(push_service, iris, token)
     requests.post(f"{push_service.base}/control/behaviour",
                   json={"name": subscription["name"], "mode": "fail", "count": 2, "status": 503},
                   verify=push_service.ca, timeout=30).raise_for_status()
@@ -330,14 +336,7 @@ def test_push_to_a_user_without_subscriptions_is_skipped(iris, pb):
 def test_push_batch_answers_each_item_and_a_repeat_notifies_nobody_twice(iris, pb, push_service, user_token,
                                                                         admin_token):
     token, user_id = user_token
-    vapid = requests.get(f"{iris.http}/notifications/push/vapid-public-key", timeout=30).json()["publicKey"]
-    listed = requests.get(f"{iris.http}/notifications/push/subscriptions",
-                          headers={"Authorization": f"Bearer {token}"}, timeout=30).json().get("subscriptions", [])
-    for old in listed:
-        requests.delete(f"{iris.http}/notifications/push/subscriptions/{old['subscriptionId']}",
-                        headers={"Authorization": f"Bearer {token}"}, timeout=30).raise_for_status()
-    subscription = new_subscription(push_service, iris, application_server_key=vapid)
-    assert register(iris, token, subscription).status_code == 200
+    subscription = only_subscription(push_service, iris, token)
     batch = pb.iris.SendPushNotificationsRequest(requests=[
         push_request(pb, user_id, title="Batch: your parcel moved"),
         push_request(pb, str(uuid.uuid4())),  # a user without subscriptions
