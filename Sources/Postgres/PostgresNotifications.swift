@@ -104,7 +104,8 @@ private final class Listener: @unchecked Sendable {
     logger: Logger
   ) throws {
     var fds: [Int32] = [0, 0]
-    guard pipe(&fds) == 0 else {
+    // Close-on-exec: a child process must not keep the wake-up pipe open.
+    guard pipe(&fds) == 0, fcntl(fds[0], F_SETFD, FD_CLOEXEC) == 0, fcntl(fds[1], F_SETFD, FD_CLOEXEC) == 0 else {
       connection.close()
       throw PostgresError(code: .connectionFailed, message: "cannot create a wake-up pipe (errno \(errno))")
     }
