@@ -95,10 +95,14 @@ struct JSONLogHandlerTests {
   @Test("lines written from many threads to a pipe never interleave, even past PIPE_BUF")
   func noInterleaving() async throws {
     var descriptors: [Int32] = [0, 0]
+    // Close-on-exec, so that a process another test starts meanwhile does not keep the write end.
     #expect(pipe(&descriptors) == 0)
+    #expect(fcntl(descriptors[0], F_SETFD, FD_CLOEXEC) == 0 && fcntl(descriptors[1], F_SETFD, FD_CLOEXEC) == 0)
     let (reader, writer) = (descriptors[0], descriptors[1])
     let output = FileDescriptorOutput(descriptor: writer)
-    let collected = Task.detached { () -> [UInt8] in
+    // The blocking reads run on a thread of their own, never on one of Swift's pool threads.
+    let (collected, done) = AsyncStream.makeStream(of: [UInt8].self)
+    Thread.detachNewThread {
       var all: [UInt8] = []
       var buffer = [UInt8](repeating: 0, count: 65_536)
       while true {
@@ -106,7 +110,8 @@ struct JSONLogHandlerTests {
         if count <= 0 { break }
         all.append(contentsOf: buffer[0..<count])
       }
-      return all
+      done.yield(all)
+      done.finish()
     }
     let writers = 8
     let perWriter = 50
@@ -121,7 +126,8 @@ struct JSONLogHandlerTests {
       }
     }
     close(writer)
-    let bytes = await collected.value
+    var result = collected.makeAsyncIterator()
+    let bytes = await result.next() ?? []
     close(reader)
     let lines = bytes.split(separator: UInt8(ascii: "\n"))
     #expect(lines.count == writers * perWriter)

@@ -49,14 +49,19 @@ struct TestCertificates {
     process.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
     process.arguments = arguments
     process.currentDirectoryURL = directory
-    let output = Pipe()
+    // Output to a file, not a pipe: a server another test starts meanwhile could inherit the
+    // pipe's write end, and reading to its end would then wait for that server.
+    let log = directory.appendingPathComponent("openssl-\(UUID().uuidString).log")
+    FileManager.default.createFile(atPath: log.path, contents: nil)
+    let output = try FileHandle(forWritingTo: log)
+    defer { try? output.close() }
     process.standardOutput = output
     process.standardError = output
     try process.run()
-    let text = output.fileHandleForReading.readDataToEndOfFile()
     process.waitUntilExit()
     guard process.terminationStatus == 0 else {
-      throw OpenSSLFailed(arguments: arguments, output: String(decoding: text, as: UTF8.self))
+      let text = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
+      throw OpenSSLFailed(arguments: arguments, output: text)
     }
   }
 
