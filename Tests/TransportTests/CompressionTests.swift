@@ -178,13 +178,7 @@ struct CompressionTests {
       config.rpc.maxResponsePayloadSize = 1000
       try await withTestClient(port: port, config: config) { client in
         let error = await #expect(throws: RPCError.self) {
-          try await client.serverStreaming(
-            request: ClientRequest(message: floodRequest(count: 1, size: 1001)),
-            descriptor: ProbeService.flood,
-            serializer: Self.bytes,
-            deserializer: Self.bytes,
-            options: .defaults
-          ) { response in for try await _ in response.messages {} }
+          try await floodCall(client, count: 1, size: 1001)
         }
         #expect(error?.code == .resourceExhausted)
         #expect(error?.message.contains("Decompressed") == true, "\(String(describing: error))")

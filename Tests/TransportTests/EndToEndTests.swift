@@ -264,13 +264,7 @@ struct EndToEndTests {
       config.rpc.maxResponsePayloadSize = 100
       try await withTestClient(port: port, config: config) { client in
         let error = await #expect(throws: RPCError.self) {
-          try await client.serverStreaming(
-            request: ClientRequest(message: floodRequest(count: 1, size: 101)),
-            descriptor: ProbeService.flood,
-            serializer: Self.bytes,
-            deserializer: Self.bytes,
-            options: .defaults
-          ) { response in for try await _ in response.messages {} }
+          try await floodCall(client, count: 1, size: 101)
         }
         #expect(error?.code == .resourceExhausted)
       }

@@ -184,6 +184,17 @@ func echoCall(
   ) { try $0.message }
 }
 
+/// One Flood call on `client` asking for `count` messages of `size` bytes, read to the end.
+func floodCall(_ client: GRPCClient<NGHTTP2ClientTransport>, count: Int, size: Int) async throws {
+  try await client.serverStreaming(
+    request: ClientRequest(message: floodRequest(count: count, size: size)),
+    descriptor: ProbeService.flood,
+    serializer: BytesSerializer(),
+    deserializer: BytesSerializer(),
+    options: .defaults
+  ) { response in for try await _ in response.messages {} }
+}
+
 /// A free port with nothing listening on it (bound, then released).
 func unusedPort() async throws -> Int {
   let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
