@@ -27,6 +27,10 @@ public final class KafkaConsumer: Sendable {
         /// The last high watermark each fetch reported, for ``lag()``.
         var highWatermarks: [TopicPartition: Int64] = [:]
         var starts: [TopicPartition: StartOffset] = [:]
+        /// The order partitions are asked for in the next fetch: those that gave no records last
+        /// time first. A broker that ends a fetch early (a size or time budget; Tansu stops after
+        /// its fetch wait) then still serves every partition in turn instead of the first ones.
+        var fetchOrder: [TopicPartition] = []
         /// Bumped on every assignment change, to drop records fetched for a revoked assignment.
         var assignmentEpoch = 0
         var coordinator: KafkaConnection?
@@ -125,8 +129,9 @@ public final class KafkaConsumer: Sendable {
             try await Task.sleep(for: config.fetchMaxWait)
             return []
         }
+        let order = state.withLockedValue { FetchOrder.next(previous: $0.fetchOrder, assigned: Set(positions.keys)) }
         var byLeader: [Int32: [TopicPartition]] = [:]
-        for tp in positions.keys.sorted() { byLeader[try await cluster.leader(tp), default: []].append(tp) }
+        for tp in order { byLeader[try await cluster.leader(tp), default: []].append(tp) }
         var records: [ConsumerRecord] = []
         var next: [TopicPartition: Int64] = [:]
         try await withThrowingTaskGroup(of: ([ConsumerRecord], [TopicPartition: Int64]).self) { group in
@@ -141,19 +146,28 @@ public final class KafkaConsumer: Sendable {
         let kept: Bool = state.withLockedValue { state in
             guard state.assignmentEpoch == epoch else { return false }
             for (tp, offset) in next where state.positions[tp] != nil { state.positions[tp] = offset }
+            state.fetchOrder = FetchOrder.after(order, served: Set(records.map { TopicPartition($0.topic, $0.partition) }))
             return true
         }
         return kept ? records : []
     }
 
     private func fetch(from leader: Int32, _ partitions: [(TopicPartition, Int64)]) async throws -> ([ConsumerRecord], [TopicPartition: Int64]) {
-        let byTopic = Dictionary(grouping: partitions, by: { $0.0.topic })
+        // Topics and partitions in the order given (a topic where its first partition is).
+        var topics: [String] = []
+        var byTopic: [String: [(TopicPartition, Int64)]] = [:]
+        for partition in partitions {
+            if byTopic[partition.0.topic] == nil { topics.append(partition.0.topic) }
+            byTopic[partition.0.topic, default: []].append(partition)
+        }
         let request = FetchRequest(
             maxWaitMs: Int32(config.fetchMaxWait.milliseconds),
             minBytes: config.fetchMinBytes,
             maxBytes: config.fetchMaxBytes,
-            topics: byTopic.sorted { $0.key < $1.key }.map { topic, parts in
-                (topic, parts.map { .init(partition: $0.0.partition, fetchOffset: $0.1, partitionMaxBytes: config.partitionMaxBytes) })
+            topics: topics.map { topic in
+                (topic, (byTopic[topic] ?? []).map {
+                    .init(partition: $0.0.partition, fetchOffset: $0.1, partitionMaxBytes: config.partitionMaxBytes)
+                })
             }
         )
         let response: FetchResponse
@@ -555,5 +569,23 @@ public final class KafkaConsumer: Sendable {
         let coordinator = state.withLockedValue { $0.coordinator }
         await coordinator?.close()
         await cluster.close()
+    }
+}
+
+/// The order of partitions in a consumer's fetch requests. A broker may end a fetch before it has
+/// read every partition (Kafka at its size limits, Tansu when its fetch wait is up); asking first
+/// for the partitions that gave nothing last time makes every partition come up in turn.
+enum FetchOrder {
+    /// The assigned partitions, in the order left by the last fetch; new ones last, sorted.
+    static func next(previous: [TopicPartition], assigned: Set<TopicPartition>) -> [TopicPartition] {
+        let kept = previous.filter { assigned.contains($0) }
+        let listed = Set(kept)
+        return kept + assigned.filter { !listed.contains($0) }.sorted()
+    }
+
+    /// `order` after a fetch: the partitions that gave records move to the end, both groups
+    /// keeping their order.
+    static func after(_ order: [TopicPartition], served: Set<TopicPartition>) -> [TopicPartition] {
+        order.filter { !served.contains($0) } + order.filter { served.contains($0) }
     }
 }

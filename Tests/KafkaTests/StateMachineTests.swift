@@ -294,3 +294,29 @@ struct AssignorTests {
         }
     }
 }
+
+@Suite("Fetch order")
+struct FetchOrderTests {
+    let p = (0..<4).map { TopicPartition("t", Int32($0)) }
+
+    @Test("a broker that answers only the first two partitions of each fetch still serves all four in turn")
+    func everyPartitionInTurn() {
+        var order = FetchOrder.next(previous: [], assigned: Set(p))
+        #expect(order == p)
+        var served: [[Int32]] = []
+        for _ in 0..<3 {
+            let answered = Set(order.prefix(2))
+            served.append(order.prefix(2).map(\.partition))
+            order = FetchOrder.after(order, served: answered)
+            order = FetchOrder.next(previous: order, assigned: Set(p))
+        }
+        #expect(served == [[0, 1], [2, 3], [0, 1]])
+    }
+
+    @Test("revoked partitions leave the order; newly assigned ones join at the end, sorted")
+    func assignmentChanges() {
+        let order = FetchOrder.after(p, served: [p[0]])  // 1, 2, 3, 0
+        let next = FetchOrder.next(previous: order, assigned: [p[0], p[2], TopicPartition("u", 1), TopicPartition("u", 0)])
+        #expect(next == [p[2], p[0], TopicPartition("u", 0), TopicPartition("u", 1)])
+    }
+}
