@@ -51,6 +51,14 @@ public final class EventRelay: Sendable {
     public static var defaults: Self { Self() }
   }
 
+  /// The producer's defaults without linger: the relay hands over whole batches, so waiting for
+  /// more records would only delay them.
+  public static var producerDefaults: KafkaProducerConfiguration {
+    var configuration = KafkaProducerConfiguration.defaults
+    configuration.linger = .zero
+    return configuration
+  }
+
   public let store: EventStore
   public let configuration: Configuration
   private let producer: KafkaProducer
@@ -61,7 +69,7 @@ public final class EventRelay: Sendable {
 
   public init(
     store: EventStore, kafka: KafkaConfiguration, configuration: Configuration = .defaults,
-    producerConfiguration: KafkaProducerConfiguration = .defaults,
+    producerConfiguration: KafkaProducerConfiguration = EventRelay.producerDefaults,
     logger: Logger = Logger(label: "courier.event-source.relay")
   ) {
     self.store = store

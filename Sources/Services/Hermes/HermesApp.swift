@@ -18,6 +18,7 @@ import ServiceLifecycle
 /// Environment (besides ServerSettings' `HERMES_GRPC_*`, `HERMES_HTTP_*`, `LOG_LEVEL`,
 /// `COURIER_IDENTITY_ADDRESS`):
 /// - `HERMES_DATABASE_URL`, `COURIER_KAFKA_BOOTSTRAP`, `COURIER_IRIS_ADDRESS`
+/// - `COURIER_KAFKA_FETCH_WAIT` (500ms): how long the broker may hold the consumer's fetch.
 /// - `HERMES_MAIL_INTERVAL`: at most one tracking mail per subscriber and payload per interval (15m).
 /// - `HERMES_TRACKING_URL`: the user client's tracking page that notifications link to.
 /// - `HERMES_DEVICE_URL`: the OsmAnd endpoint's public URL, shown to admins for deliverers' phones.
@@ -38,6 +39,13 @@ package enum HermesApp {
       "libpq connection string of Hermes' database (schemas hermes and event_source)")
     let kafkaBootstrap = environment.string(
       "COURIER_KAFKA_BOOTSTRAP", default: "127.0.0.1:59092", "host:port of a Kafka (or Tansu) broker")
+    var consumerSettings = KafkaConsumerConfiguration.defaults
+    // 500 ms: Tansu reads a fetch's partitions one after the other and answers with those it read
+    // within the wait, so a short wait leaves partitions behind (p99 0.7 s at 500 ms, 1 s at
+    // 150 ms, 2 s at 20 ms in scripts/bench-pipeline.sh); Apache Kafka answers once it has records.
+    consumerSettings.fetchMaxWait = try environment.duration(
+      "COURIER_KAFKA_FETCH_WAIT", default: .milliseconds(500),
+      "how long the broker may hold the consumer's fetch while it has no records")
     let irisAddress = environment.string(
       "COURIER_IRIS_ADDRESS", default: "127.0.0.1:50052", "host:port of Iris' gRPC (push and mail)")
     let identityAddress = environment.string(
@@ -85,10 +93,18 @@ package enum HermesApp {
 
     let (kafkaHost, kafkaPort) = try hostAndPort(kafkaBootstrap, variable: "COURIER_KAFKA_BOOTSTRAP")
     let kafka = KafkaConfiguration(bootstrapServers: [.init(host: kafkaHost, port: kafkaPort)])
+    // The relay publishes through a connection of its own, so that requests and handlers that
+    // hold every pooled connection never hold the events back.
+    let relayPool = PostgresPool(configuration: PostgresConfiguration(
+      connectionString: databaseURL, applicationName: "hermes-relay",
+      pool: .init(maxConnections: 1, waitTimeout: .seconds(10))))
     let relay = EventRelay(
-      store: store, kafka: kafka, configuration: .init(topics: CourierContracts.events.bindings.map(\.topic)))
+      store: EventStore(pool: relayPool, producer: "hermes"), kafka: kafka,
+      configuration: .init(topics: CourierContracts.events.bindings.map(\.topic)))
     let consumer = PayloadEvents(configuration: configuration, users: users, notifier: notifier, bucket: bucket)
-      .consumer(store: store, kafka: kafka)
+      .consumer(
+        store: store, kafka: kafka,
+        configuration: .init(group: PayloadEvents.group, kafkaConsumer: consumerSettings))
 
     let tracking = TrackingServiceImpl(core: core)
     let admin = DeliveryAdminServiceImpl(core: core)
@@ -119,10 +135,12 @@ package enum HermesApp {
       try await server.run()
     } catch {
       await relay.close()
+      await relayPool.close()
       await pool.close()
       throw error
     }
     await relay.close()
+    await relayPool.close()
     await pool.close()
   }
 
