@@ -5,6 +5,7 @@ import Foundation
 import Generated
 import GRPCCore
 @testable import Hermes
+import Kafka
 import Postgres
 import SwiftProtobuf
 import Testing
@@ -136,6 +137,74 @@ struct HandlerTests {
       let processed = try await h.pool.query(
         "SELECT count(*) FROM event_source.events WHERE type = \(Harness.moved) AND seq > \(before) AND processed")
       #expect(try processed[0].decode(Int.self, at: 0) == 5)
+    }
+  }
+
+  @Test("a batch leaves each payload's row, estimate and pushes exactly as the same events handled one by one")
+  func batchMatchesSingleEvents() async throws {
+    try await Harness.with { h in
+      // Two payloads with the same destination and the same fixes at the same times: A's events go
+      // through the batch handler (one UPDATE at its end), B's one by one (an UPDATE per event).
+      let (a, _, carrierA) = try await h.carriedPayload()
+      let (b, _, carrierB) = try await h.carriedPayload()
+      for payload in [a, b] {
+        try await h.subscribe(payload)
+        try await h.pool.execute(
+          "UPDATE hermes.payloads SET dest_lat = 52.53, dest_lon = 13.405 WHERE id = \(UUID(uuidString: payload.deliveryPayloadID)!)")
+      }
+      let before = try await h.lastSeq()
+      for step in 0..<4 {
+        h.clock.advance(by: 3)
+        for carrier in [carrierA, carrierB] {
+          _ = try await h.report(h.location(meters: Double(step) * 25, secondsAgo: 1), as: carrier)
+        }
+      }
+      let records = try await h.records(type: Harness.moved, after: before)
+      #expect(records.count == 8)
+      func payloadID(of record: ConsumerRecord) throws -> String {
+        let envelope = try Courier_Events_V1_EventEnvelope(serializedBytes: record.value ?? [])
+        let moved = try Courier_Events_V1_DeliveryPayloadChangedLocation(serializedBytes: envelope.payload)
+        return moved.deliveryPayloadID
+      }
+      try await h.consumer.handle(try records.filter { try payloadID(of: $0) == a.deliveryPayloadID })
+      #expect(h.notifier.batches == [5])  // four moves and, once, "arriving soon"
+      for record in try records.filter({ try payloadID(of: $0) == b.deliveryPayloadID }) {
+        #expect(try await h.consumer.handle(record) == .processed)
+      }
+
+      let rows = try await h.pool.query(
+        """
+        SELECT lat, lon, accuracy_m, speed_mps, heading_deg, altitude_m, recorded_at, updated_at, smoothed_speed_mps,
+               eta_remaining_m, eta_remaining_s, eta_at, eta_fix_at
+        FROM hermes.payloads
+        WHERE id IN (\(UUID(uuidString: a.deliveryPayloadID)!), \(UUID(uuidString: b.deliveryPayloadID)!))
+        ORDER BY id = \(UUID(uuidString: a.deliveryPayloadID)!) DESC
+        """)
+      #expect(rows.count == 2)
+      typealias Moved = (Double, Double, Double, Double, Double, Double, Date, Date, Double?, Double?, Double?, Date?, Date?)
+      let (movedA, movedB) = (try rows[0].decode(Moved.self), try rows[1].decode(Moved.self))
+      #expect(movedA.0 == movedB.0 && movedA.6 == movedB.6 && movedA.7 == movedB.7)
+      #expect(movedA.8 == movedB.8 && movedA.9 == movedB.9 && movedA.10 == movedB.10)
+      #expect(movedA.11 == movedB.11 && movedA.12 == movedB.12)
+      #expect(movedA.11 != nil)  // the estimate was computed, so it was compared
+      #expect(abs(movedA.0 - (52.52 + 75 / 111_195)) < 1e-9)  // the newest fix
+
+      // What the subscribers were told, event by event: the same but for the payload and keys.
+      func told(_ payload: Courier_Hermes_V1_DeliveryPayload) -> [String] {
+        h.notifier.pushes.filter { $0.trackingCode == payload.trackingCode }.map {
+          "\($0.status) \($0.kind) \($0.arrival)"
+        }
+      }
+      #expect(told(a).count == 5 && told(a) == told(b))
+      #expect(told(a).contains { $0.contains("arriving") })
+      func read(_ payload: Courier_Hermes_V1_DeliveryPayload) async throws -> Courier_Hermes_V1_DeliveryPayload {
+        var request = Courier_Hermes_V1_GetDeliveryPayloadRequest()
+        request.deliveryPayloadID = payload.deliveryPayloadID
+        return try await h.call(as: h.admin) { try await h.adminService.getDeliveryPayload(request: request, context: .test) }.payload
+      }
+      let (readA, readB) = (try await read(a), try await read(b))
+      #expect(readA.arrivalEstimate == readB.arrivalEstimate && readA.lastLocation == readB.lastLocation)
+      #expect(readA.updatedAt == readB.updatedAt)
     }
   }
 

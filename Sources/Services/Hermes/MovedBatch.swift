@@ -1,3 +1,4 @@
+import ContractRuntime
 import Foundation
 import Generated
 import Postgres
@@ -6,9 +7,10 @@ import Synchronization
 
 /// What a batch of `DeliveryPayloadChangedLocation` events shares in its transaction, so that the
 /// batch costs a few statements instead of several per event: the payload rows (locked once, in
-/// id order), their subscribers and mail throttle rows are read up front; the position history
-/// rows and the live notifications are written at the end, each in one statement. The handler of
-/// each event reads and updates it in place of its own statements, in event order.
+/// id order), their subscribers and mail throttle rows are read up front; the moved payloads, the
+/// position history rows and the live notifications are written at the end, each in one
+/// statement. The handler of each event reads and updates it in place of its own statements, in
+/// event order.
 final class MovedBatch: Sendable {
   private struct Position {
     var payloadID: UUID
@@ -28,8 +30,28 @@ final class MovedBatch: Sendable {
     var payloadID: UUID
   }
 
+  /// A payload as the batch's fixes left it: the columns a fix changes, written by ``flush(in:)``.
+  struct Payload {
+    var row: PayloadRow
+    var smoothedSpeed: Double?
+    var etaRemainingMeters: Double?
+    var etaRemainingSeconds: Double?
+    var etaAt: Date?
+    var etaFixAt: Date?
+
+    init(_ row: PostgresRow) throws {
+      self.row = try PayloadRow(row)
+      smoothedSpeed = try row.decode(Double?.self, column: "smoothed_speed_mps")
+      etaRemainingMeters = try row.decode(Double?.self, column: "eta_remaining_m")
+      etaRemainingSeconds = try row.decode(Double?.self, column: "eta_remaining_s")
+      etaAt = try row.decode(Date?.self, column: "eta_at")
+      etaFixAt = try row.decode(Date?.self, column: "eta_fix_at")
+    }
+  }
+
   private struct State {
-    var rows: [UUID: PostgresRow] = [:]
+    var payloads: [UUID: Payload] = [:]
+    var moved: [UUID] = []
     var subscribers: [UUID: [(userID: UUID, title: String)]] = [:]
     var throttle: [Pair: (mailedAt: Date, status: Int)] = [:]
     var positions: [Position] = []
@@ -45,8 +67,8 @@ final class MovedBatch: Sendable {
     let batch = MovedBatch()
     let ids = PostgresArray(Array(payloadIDs))
     let rows = try await tx.query("SELECT * FROM hermes.payloads WHERE id = ANY(\(ids)) ORDER BY id FOR UPDATE")
-    var byID: [UUID: PostgresRow] = [:]
-    for row in rows { byID[try row.decode(UUID.self, column: "id")] = row }
+    var byID: [UUID: Payload] = [:]
+    for row in rows { byID[try row.decode(UUID.self, column: "id")] = try Payload(row) }
     var subscribers: [UUID: [(userID: UUID, title: String)]] = [:]
     for row in try await tx.query(
       "SELECT payload_id, user_id, title FROM hermes.subscriptions WHERE payload_id = ANY(\(ids)) ORDER BY payload_id, user_id")
@@ -65,17 +87,62 @@ final class MovedBatch: Sendable {
       throttle[Pair(userID: userID, payloadID: payloadID)] = (mailedAt, status)
     }
     batch.state.withLock { state in
-      state.rows = byID
+      state.payloads = byID
       state.subscribers = subscribers
       state.throttle = throttle
     }
     return batch
   }
 
-  /// The payload's row as it is now in the transaction; nil for an unknown payload.
-  func row(_ payloadID: UUID) -> PostgresRow? { state.withLock { $0.rows[payloadID] } }
+  /// The payload as it is now in the batch; nil for an unknown payload.
+  func payload(_ payloadID: UUID) -> Payload? { state.withLock { $0.payloads[payloadID] } }
 
-  func setRow(_ payloadID: UUID, _ row: PostgresRow) { state.withLock { $0.rows[payloadID] = row } }
+  /// Moves the payload to `location`, as the single-event handler's UPDATE does, and returns it as
+  /// that UPDATE would have returned it (timestamps to the microsecond, as Postgres keeps them).
+  func move(
+    _ payloadID: UUID, to location: Courier_Common_V1_Location, occurredAt: Date, speed: Double?,
+    estimate: ArrivalEstimator.Estimate?
+  ) -> PayloadRow? {
+    state.withLock { state in
+      guard var payload = state.payloads[payloadID] else { return nil }
+      var stored = Courier_Common_V1_Location()  // what LocationColumns reads back
+      stored.point.latitude = location.point.latitude
+      stored.point.longitude = location.point.longitude
+      stored.accuracyMeters = location.accuracyMeters
+      stored.speedMetersPerSecond = location.speedMetersPerSecond
+      stored.headingDegrees = location.headingDegrees
+      stored.altitudeMeters = location.altitudeMeters
+      stored.recordedAt = Google_Protobuf_Timestamp(microsecondsOf: location.recordedAt.date)
+      payload.row.location = stored
+      payload.row.updatedAt = max(payload.row.updatedAt, Self.stored(occurredAt))
+      payload.smoothedSpeed = speed
+      if let estimate {
+        payload.etaRemainingMeters = estimate.remainingDistance
+        payload.etaRemainingSeconds = estimate.remainingSeconds
+        payload.etaAt = estimate.arrivalAt.map(Self.stored)
+        payload.etaFixAt = estimate.arrivalAt == nil ? nil : Self.stored(estimate.computedAt)
+      }
+      if let etaAt = payload.etaAt, let fixAt = payload.etaFixAt {
+        var arrival = Courier_Hermes_V1_ArrivalEstimate()
+        arrival.estimatedArrivalAt = Google_Protobuf_Timestamp(microsecondsOf: etaAt)
+        arrival.remainingDistanceMeters = payload.etaRemainingMeters ?? 0
+        arrival.remainingSeconds = payload.etaRemainingSeconds ?? 0
+        arrival.smoothedSpeedMetersPerSecond = payload.smoothedSpeed ?? 0
+        arrival.computedAt = Google_Protobuf_Timestamp(microsecondsOf: fixAt)
+        payload.row.arrivalEstimate = arrival
+      } else {
+        payload.row.arrivalEstimate = nil
+      }
+      state.payloads[payloadID] = payload
+      if !state.moved.contains(payloadID) { state.moved.append(payloadID) }
+      return payload.row
+    }
+  }
+
+  /// `date` as a `timestamptz` column keeps it: to the microsecond.
+  private static func stored(_ date: Date) -> Date {
+    Date(timeIntervalSince1970: (date.timeIntervalSince1970 * 1_000_000).rounded() / 1_000_000)
+  }
 
   /// The payload's subscribers, by user id.
   func subscribers(_ payloadID: UUID) -> [(userID: UUID, title: String)] {
@@ -108,14 +175,38 @@ final class MovedBatch: Sendable {
     state.withLock { $0.updates.append(json) }
   }
 
-  /// Writes the position history rows and sends the live positions, in event order.
+  /// Writes the moved payloads and the position history rows and sends the live positions, in
+  /// event order.
   func flush(in tx: PostgresTransaction) async throws {
-    let (positions, updates) = state.withLock { state in
+    let (moved, positions, updates) = state.withLock { state in
       defer {
+        state.moved.removeAll()
         state.positions.removeAll()
         state.updates.removeAll()
       }
-      return (state.positions, state.updates)
+      return (state.moved.compactMap { state.payloads[$0] }, state.positions, state.updates)
+    }
+    if !moved.isEmpty {
+      let locations = moved.map { $0.row.location ?? Courier_Common_V1_Location() }
+      try await tx.execute(
+        """
+        UPDATE hermes.payloads AS p SET
+          lat = m.lat, lon = m.lon, accuracy_m = m.accuracy_m, speed_mps = m.speed_mps, heading_deg = m.heading_deg,
+          altitude_m = m.altitude_m, recorded_at = m.recorded_at, updated_at = m.updated_at,
+          smoothed_speed_mps = m.smoothed_speed_mps, eta_remaining_m = m.eta_remaining_m,
+          eta_remaining_s = m.eta_remaining_s, eta_at = m.eta_at, eta_fix_at = m.eta_fix_at
+        FROM unnest(
+          \(PostgresArray(moved.map(\.row.id))), \(PostgresArray(locations.map(\.point.latitude))),
+          \(PostgresArray(locations.map(\.point.longitude))), \(PostgresArray(locations.map(\.accuracyMeters))),
+          \(PostgresArray(locations.map(\.speedMetersPerSecond))), \(PostgresArray(locations.map(\.headingDegrees))),
+          \(PostgresArray(locations.map(\.altitudeMeters))), \(PostgresArray(locations.map(\.recordedAt.date))),
+          \(PostgresArray(moved.map(\.row.updatedAt))), \(PostgresArray(moved.map(\.smoothedSpeed))),
+          \(PostgresArray(moved.map(\.etaRemainingMeters))), \(PostgresArray(moved.map(\.etaRemainingSeconds))),
+          \(PostgresArray(moved.map(\.etaAt))), \(PostgresArray(moved.map(\.etaFixAt)))
+        ) AS m(id, lat, lon, accuracy_m, speed_mps, heading_deg, altitude_m, recorded_at, updated_at,
+               smoothed_speed_mps, eta_remaining_m, eta_remaining_s, eta_at, eta_fix_at)
+        WHERE p.id = m.id
+        """)
     }
     if !positions.isEmpty {
       try await tx.execute(

@@ -118,13 +118,15 @@ package struct PayloadEvents: Sendable {
     let recordedAt = location.recordedAt.date
     let delivererID = UUID(uuidString: event.delivererID)
     let occurredAt = event.hasOccurredAt ? event.occurredAt.date : consumed.occurredAt
-    let locked: PostgresRow?
+    let locked: (row: PayloadRow, speed: Double?)?
     if let batch {
-      locked = batch.row(payloadID)
+      locked = batch.payload(payloadID).map { ($0.row, $0.smoothedSpeed) }
+    } else if let row = try await tx.query("SELECT * FROM hermes.payloads WHERE id = \(payloadID) FOR UPDATE").first {
+      locked = (try PayloadRow(row), try row.decode(Double?.self, column: "smoothed_speed_mps"))
     } else {
-      locked = try await tx.query("SELECT * FROM hermes.payloads WHERE id = \(payloadID) FOR UPDATE").first
+      locked = nil
     }
-    guard let row = locked else {
+    guard let (before, previousSpeed) = locked else {
       logger.warning("ChangedLocation of an unknown payload ignored", metadata: ["payload": "\(event.deliveryPayloadID)"])
       return
     }
@@ -142,12 +144,11 @@ package struct PayloadEvents: Sendable {
         ON CONFLICT (event_id) DO NOTHING
         """)
     }
-    let before = try PayloadRow(row)
-    let previousSpeed = try row.decode(Double?.self, column: "smoothed_speed_mps")
     // The newest fix wins, whatever order events are handled in (the row is locked: `before` is
-    // current). It moves the payload and its arrival estimate in one statement.
+    // current). It moves the payload and its arrival estimate in one statement (for a batch, one
+    // statement at its end for all its payloads).
     var arriving: String?  // the arrival in words, when the payload is about to arrive
-    var current = row  // the payload row after this fix: `row` unless the fix moves it
+    var payload = before  // the payload after this fix: `before` unless the fix moves it
     if before.location.map({ $0.recordedAt.date < recordedAt }) ?? true {
       let arrival = arrivalAfter(location, before: before, previousSpeed: previousSpeed)
       if arrival.arrivingSoon, let estimate = arrival.estimate {
@@ -156,24 +157,27 @@ package struct PayloadEvents: Sendable {
       }
       let estimate = arrival.estimate
       let arrivalAt = estimate?.arrivalAt
-      current = try await tx.query(
-        """
-        UPDATE hermes.payloads SET
-          lat = \(location.point.latitude), lon = \(location.point.longitude), accuracy_m = \(location.accuracyMeters),
-          speed_mps = \(location.speedMetersPerSecond), heading_deg = \(location.headingDegrees),
-          altitude_m = \(location.altitudeMeters), recorded_at = \(recordedAt),
-          updated_at = greatest(updated_at, \(occurredAt)),
-          smoothed_speed_mps = \(arrival.speed),
-          eta_remaining_m = CASE WHEN \(estimate != nil) THEN \(estimate?.remainingDistance) ELSE eta_remaining_m END,
-          eta_remaining_s = CASE WHEN \(estimate != nil) THEN \(estimate?.remainingSeconds) ELSE eta_remaining_s END,
-          eta_at = CASE WHEN \(estimate != nil) THEN \(arrivalAt) ELSE eta_at END,
-          eta_fix_at = CASE WHEN \(estimate != nil) THEN \(arrivalAt == nil ? nil : estimate?.computedAt) ELSE eta_fix_at END
-        WHERE id = \(payloadID)
-        RETURNING *
-        """)[0]
-      batch?.setRow(payloadID, current)
+      if let batch {
+        payload = batch.move(payloadID, to: location, occurredAt: occurredAt, speed: arrival.speed, estimate: estimate) ?? before
+      } else {
+        payload = try PayloadRow(
+          try await tx.query(
+            """
+            UPDATE hermes.payloads SET
+              lat = \(location.point.latitude), lon = \(location.point.longitude), accuracy_m = \(location.accuracyMeters),
+              speed_mps = \(location.speedMetersPerSecond), heading_deg = \(location.headingDegrees),
+              altitude_m = \(location.altitudeMeters), recorded_at = \(recordedAt),
+              updated_at = greatest(updated_at, \(occurredAt)),
+              smoothed_speed_mps = \(arrival.speed),
+              eta_remaining_m = CASE WHEN \(estimate != nil) THEN \(estimate?.remainingDistance) ELSE eta_remaining_m END,
+              eta_remaining_s = CASE WHEN \(estimate != nil) THEN \(estimate?.remainingSeconds) ELSE eta_remaining_s END,
+              eta_at = CASE WHEN \(estimate != nil) THEN \(arrivalAt) ELSE eta_at END,
+              eta_fix_at = CASE WHEN \(estimate != nil) THEN \(arrivalAt == nil ? nil : estimate?.computedAt) ELSE eta_fix_at END
+            WHERE id = \(payloadID)
+            RETURNING *
+            """)[0])
+      }
     }
-    let payload = try PayloadRow(current)
     let subscribers: [(userID: UUID, title: String)]
     if let batch {
       try batch.publish(payload.update)
