@@ -20,4 +20,18 @@ enum LocationColumns {
     location.recordedAt = Google_Protobuf_Timestamp(microsecondsOf: try row.decode(Date.self, column: "recorded_at"))
     return location
   }
+
+  /// `location` as ``decode(_:)`` reads it back once stored: the fields the columns keep,
+  /// `recorded_at` to the microsecond.
+  static func stored(_ location: Courier_Common_V1_Location) -> Courier_Common_V1_Location {
+    var stored = Courier_Common_V1_Location()
+    stored.point.latitude = location.point.latitude
+    stored.point.longitude = location.point.longitude
+    stored.accuracyMeters = location.accuracyMeters
+    stored.speedMetersPerSecond = location.speedMetersPerSecond
+    stored.headingDegrees = location.headingDegrees
+    stored.altitudeMeters = location.altitudeMeters
+    stored.recordedAt = Google_Protobuf_Timestamp(microsecondsOf: location.recordedAt.date)
+    return stored
+  }
 }

@@ -1,4 +1,3 @@
-import ContractRuntime
 import Foundation
 import Generated
 import Postgres
@@ -105,15 +104,7 @@ final class MovedBatch: Sendable {
   ) -> PayloadRow? {
     state.withLock { state in
       guard var payload = state.payloads[payloadID] else { return nil }
-      var stored = Courier_Common_V1_Location()  // what LocationColumns reads back
-      stored.point.latitude = location.point.latitude
-      stored.point.longitude = location.point.longitude
-      stored.accuracyMeters = location.accuracyMeters
-      stored.speedMetersPerSecond = location.speedMetersPerSecond
-      stored.headingDegrees = location.headingDegrees
-      stored.altitudeMeters = location.altitudeMeters
-      stored.recordedAt = Google_Protobuf_Timestamp(microsecondsOf: location.recordedAt.date)
-      payload.row.location = stored
+      payload.row.location = LocationColumns.stored(location)
       payload.row.updatedAt = max(payload.row.updatedAt, Self.stored(occurredAt))
       payload.smoothedSpeed = speed
       if let estimate {
@@ -123,13 +114,9 @@ final class MovedBatch: Sendable {
         payload.etaFixAt = estimate.arrivalAt == nil ? nil : Self.stored(estimate.computedAt)
       }
       if let etaAt = payload.etaAt, let fixAt = payload.etaFixAt {
-        var arrival = Courier_Hermes_V1_ArrivalEstimate()
-        arrival.estimatedArrivalAt = Google_Protobuf_Timestamp(microsecondsOf: etaAt)
-        arrival.remainingDistanceMeters = payload.etaRemainingMeters ?? 0
-        arrival.remainingSeconds = payload.etaRemainingSeconds ?? 0
-        arrival.smoothedSpeedMetersPerSecond = payload.smoothedSpeed ?? 0
-        arrival.computedAt = Google_Protobuf_Timestamp(microsecondsOf: fixAt)
-        payload.row.arrivalEstimate = arrival
+        payload.row.arrivalEstimate = PayloadRow.arrivalEstimate(
+          at: etaAt, fixAt: fixAt, remainingMeters: payload.etaRemainingMeters,
+          remainingSeconds: payload.etaRemainingSeconds, smoothedSpeed: payload.smoothedSpeed)
       } else {
         payload.row.arrivalEstimate = nil
       }

@@ -42,14 +42,25 @@ package struct PayloadRow: Sendable {
       destination = point
     }
     if let etaAt = try row.decode(Date?.self, column: "eta_at"), let fixAt = try row.decode(Date?.self, column: "eta_fix_at") {
-      var estimate = Courier_Hermes_V1_ArrivalEstimate()
-      estimate.estimatedArrivalAt = Google_Protobuf_Timestamp(microsecondsOf: etaAt)
-      estimate.remainingDistanceMeters = try row.decode(Double?.self, column: "eta_remaining_m") ?? 0
-      estimate.remainingSeconds = try row.decode(Double?.self, column: "eta_remaining_s") ?? 0
-      estimate.smoothedSpeedMetersPerSecond = try row.decode(Double?.self, column: "smoothed_speed_mps") ?? 0
-      estimate.computedAt = Google_Protobuf_Timestamp(microsecondsOf: fixAt)
-      arrivalEstimate = estimate
+      arrivalEstimate = Self.arrivalEstimate(
+        at: etaAt, fixAt: fixAt, remainingMeters: try row.decode(Double?.self, column: "eta_remaining_m"),
+        remainingSeconds: try row.decode(Double?.self, column: "eta_remaining_s"),
+        smoothedSpeed: try row.decode(Double?.self, column: "smoothed_speed_mps"))
     }
+  }
+
+  /// The estimate that a row with `eta_at` and `eta_fix_at` set holds, from its `eta_*` and
+  /// `smoothed_speed_mps` columns (a NULL reads as 0).
+  static func arrivalEstimate(
+    at etaAt: Date, fixAt: Date, remainingMeters: Double?, remainingSeconds: Double?, smoothedSpeed: Double?
+  ) -> Courier_Hermes_V1_ArrivalEstimate {
+    var estimate = Courier_Hermes_V1_ArrivalEstimate()
+    estimate.estimatedArrivalAt = Google_Protobuf_Timestamp(microsecondsOf: etaAt)
+    estimate.remainingDistanceMeters = remainingMeters ?? 0
+    estimate.remainingSeconds = remainingSeconds ?? 0
+    estimate.smoothedSpeedMetersPerSecond = smoothedSpeed ?? 0
+    estimate.computedAt = Google_Protobuf_Timestamp(microsecondsOf: fixAt)
+    return estimate
   }
 
   /// True for DELIVERED and FAILED.
