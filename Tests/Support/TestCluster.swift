@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 package import Testing
 
 #if canImport(Glibc)
@@ -6,7 +7,8 @@ package import Testing
 #endif
 
 /// A throwaway Postgres 15 cluster: `initdb` in a temporary folder owned by `postgres`, started
-/// on a free loopback port, stopped by `pg_ctl stop` on exactly this data directory, then deleted.
+/// on a free loopback port (see ``serverPort()``), stopped by `pg_ctl stop` on exactly this data
+/// directory, then deleted.
 package final class TestCluster: Sendable {
   package static let binaries = "/usr/lib/postgresql/15/bin"
 
@@ -18,6 +20,8 @@ package final class TestCluster: Sendable {
 
   package struct StartError: Error, CustomStringConvertible {
     package var description: String
+    /// The server's log says its port was taken.
+    package var portInUse = false
     package init(description: String) { self.description = description }
   }
 
@@ -32,21 +36,33 @@ package final class TestCluster: Sendable {
       throw StartError(description: "cannot create a temporary folder for the test Postgres cluster")
     }
     let directory = String(cString: created)
-    let cluster = TestCluster(directory: directory, port: try freePort())
     do {
       if getuid() == 0 {
         let (status, output) = try run("/bin/chown", ["postgres:postgres", directory])
         guard status == 0 else { throw StartError(description: "chown of \(directory) failed: \(output)") }
       }
-      let (initStatus, initOutput) = try cluster.asPostgres(
-        "initdb", ["-D", cluster.dataDirectory, "-A", "trust", "-U", "postgres", "-E", "UTF8", "--no-sync"])
+      let (initStatus, initOutput) = try asPostgres(
+        "initdb", ["-D", directory + "/data", "-A", "trust", "-U", "postgres", "-E", "UTF8", "--no-sync"])
       guard initStatus == 0 else {
         throw StartError(description: "initdb of the test Postgres cluster in \(directory) failed: \(initOutput)")
       }
-      try cluster.startServer()
-      return cluster
+      // A port can still be taken between the check and the server's bind (by a process outside
+      // this one); then the next candidate is tried, on the same data directory.
+      var attempt = 0
+      while true {
+        let cluster = TestCluster(directory: directory, port: try serverPort())
+        do {
+          try cluster.startServer()
+          return cluster
+        } catch let error as StartError where error.portInUse && attempt < 2 {
+          attempt += 1
+        } catch {
+          cluster.stop()
+          throw error
+        }
+      }
     } catch {
-      cluster.stop()
+      try? FileManager.default.removeItem(atPath: directory)
       throw error
     }
   }
@@ -61,9 +77,11 @@ package final class TestCluster: Sendable {
     let (ready, readyOutput) = try asPostgres("pg_isready", ["-h", "127.0.0.1", "-p", String(port), "-t", "10"])
     guard status == 0, ready == 0 else {
       let log = (try? String(contentsOfFile: logFile, encoding: .utf8)) ?? "(no server log)"
-      throw StartError(
+      var error = StartError(
         description: "the test Postgres server (postgres 15, data \(dataDirectory), 127.0.0.1:\(port)) did not start: "
           + "pg_ctl: \(output) pg_isready: \(readyOutput) log: \(log.suffix(2000))")
+      error.portInUse = log.contains("Address already in use")
+      throw error
     }
   }
 
@@ -83,6 +101,10 @@ package final class TestCluster: Sendable {
   }
 
   private func asPostgres(_ tool: String, _ arguments: [String]) throws -> (Int32, String) {
+    try Self.asPostgres(tool, arguments)
+  }
+
+  private static func asPostgres(_ tool: String, _ arguments: [String]) throws -> (Int32, String) {
     let path = Self.binaries + "/" + tool
     if getuid() == 0 {
       return try Self.run("/usr/sbin/runuser", ["-u", "postgres", "--", path] + arguments)
@@ -126,14 +148,34 @@ package final class TestCluster: Sendable {
     return (exited ? (status >> 8) & 0xff : 128 + (status & 0x7f), output)
   }
 
-  /// A port that was free a moment ago on 127.0.0.1 (bind to port 0, read it back, close).
-  package static func freePort() throws -> Int {
+  /// Ports handed to clusters by this process, never handed out twice.
+  private static let handedOut = Mutex(Set<Int>())
+
+  /// A port for a cluster's server, below the kernel's ephemeral range. A port from that range
+  /// (what binding port 0 gives) can be taken at any moment as the local end of some outgoing
+  /// connection; a server that restarts on its port (``restart()``) then cannot bind it again.
+  /// Below the range only listeners take ports, so one that binds now stays free for the server.
+  package static func serverPort() throws -> Int {
+    let range = (try? String(contentsOfFile: "/proc/sys/net/ipv4/ip_local_port_range", encoding: .utf8))?
+      .split(whereSeparator: \.isWhitespace).compactMap { Int($0) }
+    let ephemeralLow = range?.first ?? 32768
+    let candidates = 20000..<max(ephemeralLow, 20001)
+    for _ in 0..<200 {
+      let port = Int.random(in: candidates)
+      let fresh = handedOut.withLock { $0.insert(port).inserted }
+      if fresh, bindLoopback(port: port) != nil { return port }
+    }
+    throw StartError(description: "no free port for a test Postgres server in \(candidates) on 127.0.0.1")
+  }
+
+  /// Binds a socket to 127.0.0.1 on `port` (0: any) and closes it; the port it got, or nil.
+  private static func bindLoopback(port: Int) -> Int? {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    guard fd >= 0 else { throw StartError(description: "socket() failed") }
+    guard fd >= 0 else { return nil }
     defer { close(fd) }
     var address = sockaddr_in()
     address.sin_family = sa_family_t(AF_INET)
-    address.sin_port = 0
+    address.sin_port = UInt16(port).bigEndian
     address.sin_addr.s_addr = inet_addr("127.0.0.1")
     var length = socklen_t(MemoryLayout<sockaddr_in>.size)
     let bound = withUnsafeMutablePointer(to: &address) {
@@ -141,8 +183,13 @@ package final class TestCluster: Sendable {
         bind(fd, pointer, length) == 0 && getsockname(fd, pointer, &length) == 0
       }
     }
-    guard bound else { throw StartError(description: "cannot bind a free port on 127.0.0.1") }
-    return Int(UInt16(bigEndian: address.sin_port))
+    return bound ? Int(UInt16(bigEndian: address.sin_port)) : nil
+  }
+
+  /// A port that was free a moment ago on 127.0.0.1 (bind to port 0, read it back, close).
+  package static func freePort() throws -> Int {
+    guard let port = bindLoopback(port: 0) else { throw StartError(description: "cannot bind a free port on 127.0.0.1") }
+    return port
   }
 }
 
