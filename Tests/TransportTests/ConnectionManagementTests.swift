@@ -1,5 +1,6 @@
 import GRPCCore
 import NIOCore
+import NIOPosix
 import Testing
 @testable import Transport
 
@@ -59,35 +60,72 @@ struct ConnectionManagementTests {
   @Test("server maxIdleTime: an idle connection gets GOAWAY and is closed; one with an open stream is not")
   func serverIdleTimeout() async throws {
     var config = NGHTTP2ServerTransport.Config.defaults
-    // Long enough that a busy machine opens the busy connection's stream before it counts as idle.
     config.connection.maxIdleTime = .seconds(1)
     try await withTestServer(services: [ProbeService()], config: config) { _, port in
-      try await Raw.with(port: port) { busy in
-        let hold = busy.openStream(headers: Raw.grpcHeaders(path: "/probe.Probe/Hold"))
-        busy.sendData(hold, [0, 0, 0, 0, 0])
-        try await busy.flush()
-        try await busy.read(until: { Raw.dataBytes($0, stream: hold) > 0 })
+      // The busy connection must open its stream within the idle time. On a machine so loaded
+      // that its HEADERS come later, the server rightly idles it first; then the set-up is tried
+      // again on a new connection (at most five times), since that is not what is checked here.
+      for _ in 0..<5 {
+        let established = try await Raw.with(port: port) { busy -> Bool in
+          let hold = busy.openStream(headers: Raw.grpcHeaders(path: "/probe.Probe/Hold"))
+          busy.sendData(hold, [0, 0, 0, 0, 0])
+          try? await busy.flush()
+          try await busy.read(until: { Raw.dataBytes($0, stream: hold) > 0 })
+          guard Raw.dataBytes(busy.events, stream: hold) > 0 else {
+            #expect(Raw.goAways(busy.events) >= 1, "the busy connection closed without GOAWAY")
+            return false
+          }
 
-        let start = ContinuousClock.now
-        try await Raw.with(port: port) { idle in
-          try? await idle.flush()  // the server may have closed it already (see above)
-          try await idle.readUntilClosed()
-          #expect(idle.isClosed)
-          #expect(Raw.goAways(idle.events) >= 1)
+          let start = ContinuousClock.now
+          try await Raw.with(port: port) { idle in
+            try? await idle.flush()  // the server may have closed it already (see above)
+            try await idle.readUntilClosed()
+            #expect(idle.isClosed)
+            #expect(Raw.goAways(idle.events) >= 1)
+          }
+          #expect(ContinuousClock.now - start >= .milliseconds(900))
+
+          // By now the busy connection has been up longer than the idle time: it still serves.
+          let echo = busy.openStream()
+          busy.sendData(echo, [0, 0, 0, 0, 1, 7], end: true)
+          try await busy.flush()
+          let events = try await busy.read(until: { Raw.closed($0, stream: echo) != nil })
+          #expect(Raw.value("grpc-status", in: Raw.headers(events, stream: echo)) == "0")
+          #expect(Raw.goAways(events) == 0)
+          #expect(!busy.isClosed)
+          await busy.close()
+          return true
         }
-        #expect(ContinuousClock.now - start >= .milliseconds(900))
-
-        // By now the busy connection has been up longer than the idle time: it still serves.
-        let echo = busy.openStream()
-        busy.sendData(echo, [0, 0, 0, 0, 1, 7], end: true)
-        try await busy.flush()
-        let events = try await busy.read(until: { Raw.closed($0, stream: echo) != nil })
-        #expect(Raw.value("grpc-status", in: Raw.headers(events, stream: echo)) == "0")
-        #expect(Raw.goAways(events) == 0)
-        #expect(!busy.isClosed)
-        await busy.close()
+        if established { return }
       }
+      Issue.record("in five attempts the busy connection never opened its stream within the idle time")
     }
+  }
+
+  // MARK: Graceful shutdown
+
+  @Test("a connection accepted after shutdown began gets GOAWAY and is closed")
+  func connectionAcceptedDuringShutdown() async throws {
+    // The server transport asks a connection that it accepts after its shutdown began to shut
+    // down from the channel initializer, before the channel is active. This listener does that
+    // with every connection.
+    let listener = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+      .childChannelInitializer { channel in
+        channel.eventLoop.makeCompletedFuture {
+          let handler = ServerConnectionHandler(configuration: .defaults, accept: { _ in }, onClose: {})
+          try channel.pipeline.syncOperations.addHandler(handler)
+          handler.beginGracefulShutdown(gracePeriod: .seconds(30))
+        }
+      }
+      .bind(host: "127.0.0.1", port: 0).get()
+    let port = try #require(listener.localAddress?.port)
+    try await Raw.with(port: port) { raw in
+      try? await raw.flush()
+      try await raw.readUntilClosed()
+      #expect(raw.isClosed)
+      #expect(Raw.goAways(raw.events) >= 1)
+    }
+    try await listener.close()
   }
 
   // MARK: Client keepalive
