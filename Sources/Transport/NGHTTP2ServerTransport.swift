@@ -90,8 +90,7 @@ public final class NGHTTP2ServerTransport: ServerTransport, Sendable {
               } else {
                 continuation.yield(stream)
               }
-            },
-            onClose: { [weak self] in self?.connectionClosed(channel) }
+            }
           )
           if let sslContext {
             try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: sslContext))
@@ -149,6 +148,10 @@ public final class NGHTTP2ServerTransport: ServerTransport, Sendable {
       state = .listening(listener, connections: connections)
       return true
     }
+    // By the channel's close, not its handler's channelInactive: a connection accepted as the
+    // listener closes can be closed before it was ever active, and would otherwise stay counted
+    // and hold the shutdown until the grace period ends.
+    channel.closeFuture.whenComplete { [weak self] _ in self?.connectionClosed(channel) }
     if !accepted {
       channel.close(promise: nil)
     } else if self.shutdownRequested.withLockedValue({ $0 }) {

@@ -43,7 +43,6 @@ final class ServerConnectionHandler: ChannelInboundHandler {
 
   private let configuration: NGHTTP2ServerTransport.Config
   private let accept: @Sendable (AcceptedStream) -> Void
-  private let onClose: @Sendable () -> Void
   private var session: NGHTTP2Session!
   private var context: ChannelHandlerContext!
   private var streams: [Int32: Stream] = [:]
@@ -60,12 +59,10 @@ final class ServerConnectionHandler: ChannelInboundHandler {
 
   init(
     configuration: NGHTTP2ServerTransport.Config,
-    accept: @escaping @Sendable (AcceptedStream) -> Void,
-    onClose: @escaping @Sendable () -> Void
+    accept: @escaping @Sendable (AcceptedStream) -> Void
   ) {
     self.configuration = configuration
     self.accept = accept
-    self.onClose = onClose
   }
 
   // MARK: Channel events
@@ -518,7 +515,6 @@ final class ServerConnectionHandler: ChannelInboundHandler {
       stream.cancellation.cancel()
     }
     self.streams.removeAll()
-    self.onClose()
   }
 
   static let requestSize: @Sendable (RequestPart) -> Int = { part in

@@ -112,7 +112,7 @@ struct ConnectionManagementTests {
     let listener = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
       .childChannelInitializer { channel in
         channel.eventLoop.makeCompletedFuture {
-          let handler = ServerConnectionHandler(configuration: .defaults, accept: { _ in }, onClose: {})
+          let handler = ServerConnectionHandler(configuration: .defaults, accept: { _ in })
           try channel.pipeline.syncOperations.addHandler(handler)
           handler.beginGracefulShutdown(gracePeriod: .seconds(30))
         }
@@ -126,6 +126,34 @@ struct ConnectionManagementTests {
       #expect(Raw.goAways(raw.events) >= 1)
     }
     try await listener.close()
+  }
+
+  @Test("shutting down while connections pour in: every connection is closed and the server stops")
+  func shutdownDuringConnectionBurst() async throws {
+    var config = NGHTTP2ServerTransport.Config.defaults
+    // Longer than the suite's time limit: a connection the server lost track of would hold it
+    // past that limit.
+    config.connection.shutdownGracePeriod = .seconds(600)
+    // Connections that are accepted as the listener closes are the point: some are set up but
+    // not yet active when it has closed. Several rounds, since that is a matter of timing.
+    for _ in 0..<10 {
+      let transport = NGHTTP2ServerTransport(address: .init(host: "127.0.0.1", port: 0), config: config)
+      let server = GRPCServer(transport: transport, services: [ProbeService()])
+      try await withThrowingTaskGroup(of: Void.self) { group in
+        group.addTask { try await server.serve() }
+        let port = try await transport.listeningAddress.port
+        let connects = (0..<64).map { _ in
+          ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton).connect(host: "127.0.0.1", port: port)
+        }
+        _ = try? await connects[8].get()
+        server.beginGracefulShutdown()
+        for connect in connects {
+          // Refused once the listener is closed; otherwise closed by the server, or by us here.
+          if let channel = try? await connect.get() { try? await channel.close() }
+        }
+        try await group.waitForAll()
+      }
+    }
   }
 
   // MARK: Client keepalive
