@@ -190,6 +190,35 @@ final class NGHTTP2Session {
     }
   }
 
+  /// Serializes everything there is to send, for a connection handler's flush:
+  /// - events raised by sending (a stream that closed as its last frame went out) are handed to
+  ///   `handleEvents` at once, so that no stream waits for the next read to be closed;
+  /// - streams in `backlogged` (more response or request parts queued than nghttp2 was given)
+  ///   are refilled by `refill` as the output drains, for at most 16 rounds. A round that sends
+  ///   nothing ends it: those streams wait for a window update.
+  func produceAll(
+    into buffer: inout ByteBuffer,
+    backlogged: () -> Set<Int32>,
+    refill: (Int32) -> Void,
+    handleEvents: () -> Void
+  ) throws {
+    try self.produceOutput(into: &buffer)
+    var rounds = 0
+    while true {
+      while self.hasEvents {
+        handleEvents()
+        try self.produceOutput(into: &buffer)
+      }
+      let streams = backlogged()
+      guard !streams.isEmpty, rounds < 16 else { return }
+      rounds += 1
+      for id in streams { refill(id) }
+      let before = buffer.readableBytes
+      try self.produceOutput(into: &buffer)
+      if buffer.readableBytes == before, !self.hasEvents { return }
+    }
+  }
+
   /// Whether the peer has ended its side of an open stream (or the stream is gone).
   func isRemoteClosed(streamID: Int32) -> Bool {
     nghttp2_session_get_stream_remote_close(self.session, streamID) != 0

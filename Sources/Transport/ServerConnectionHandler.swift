@@ -365,22 +365,14 @@ final class ServerConnectionHandler: ChannelInboundHandler {
     }
     var buffer = context.channel.allocator.buffer(capacity: 0)
     do {
-      try self.session.produceOutput(into: &buffer)
-      // Streams that closed as their last frame went out.
-      while self.session.hasEvents {
-        self.processEvents()
-        try self.session.produceOutput(into: &buffer)
-      }
-      var rounds = 0
-      while !self.backlogged.isEmpty, rounds < 16 {
-        rounds += 1
-        for id in self.backlogged {
+      try self.session.produceAll(
+        into: &buffer,
+        backlogged: { self.backlogged },
+        refill: { id in
           if let stream = self.streams[id] { self.drain(stream) } else { self.backlogged.remove(id) }
-        }
-        let before = buffer.readableBytes
-        try self.session.produceOutput(into: &buffer)
-        if buffer.readableBytes == before { break }
-      }
+        },
+        handleEvents: { self.processEvents() }
+      )
     } catch {
       self.close()
       return
