@@ -1,3 +1,4 @@
+import CourierTestSupport
 import Foundation
 @testable import Hermes
 import Testing
@@ -11,18 +12,8 @@ struct ReceiptTests {
     let file = FileManager.default.temporaryDirectory.appendingPathComponent("receipt-\(UUID().uuidString).pdf")
     try data.write(to: file)
     defer { try? FileManager.default.removeItem(at: file) }
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: tool)
-    process.arguments = [file.path, "-"]
-    let out = Pipe()
-    let err = Pipe()
-    process.standardOutput = out
-    process.standardError = err
-    try process.run()
-    let text = out.fileHandleForReading.readDataToEndOfFile()
-    let errors = err.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    return (process.terminationStatus, String(decoding: text, as: UTF8.self), String(decoding: errors, as: UTF8.self))
+    let run = try Program.run(tool, [file.path, "-"])
+    return (run.status, run.output, run.errors)
   }
 
   @Test("the receipt is a PDF that pdftotext reads back without complaint")

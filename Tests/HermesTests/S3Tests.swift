@@ -47,23 +47,9 @@ struct S3Tests {
       "method": method, "url": url, "headers": headers.map { [$0.0, $0.1] }, "amz_date": amzDate, "key": "AKIDEXAMPLE",
       "secret": secret, "region": region,
     ]
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: python)
-    process.arguments = ["-c", botocoreScript]
-    let input = Pipe()
-    let output = Pipe()
-    let errors = Pipe()
-    process.standardInput = input
-    process.standardOutput = output
-    process.standardError = errors
-    try process.run()
-    input.fileHandleForWriting.write(try JSONSerialization.data(withJSONObject: spec))
-    try input.fileHandleForWriting.close()
-    let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-    let problem = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-    process.waitUntilExit()
-    guard process.terminationStatus == 0 else { throw BotocoreFailed(description: problem) }
-    return text.trimmingCharacters(in: .whitespacesAndNewlines)
+    let run = try Program.run(python, ["-c", botocoreScript], input: try JSONSerialization.data(withJSONObject: spec))
+    guard run.status == 0 else { throw BotocoreFailed(description: run.errors) }
+    return run.output.trimmingCharacters(in: .whitespacesAndNewlines)
   }
 
   struct BotocoreFailed: Error, CustomStringConvertible { var description: String }

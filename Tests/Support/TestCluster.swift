@@ -112,40 +112,10 @@ package final class TestCluster: Sendable {
     return try Self.run(path, arguments)
   }
 
-  /// Makes a spawned child close every descriptor of the test process above 2 (glibc 2.34's
-  /// `posix_spawn_file_actions_addclosefrom_np`, looked up at run time: Swift's Glibc does not
-  /// show it). A server started from a test (a postmaster, say) would otherwise keep the write
-  /// ends of other tests' pipes open, and their readers would never see the end.
-  package static func closeInheritedDescriptors(_ actions: inout posix_spawn_file_actions_t) {
-    guard let process = dlopen(nil, RTLD_NOW), let symbol = dlsym(process, "posix_spawn_file_actions_addclosefrom_np")
-    else { return }
-    typealias AddCloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
-    _ = unsafeBitCast(symbol, to: AddCloseFrom.self)(&actions, 3)
-  }
-
-  /// Runs a program to completion (posix_spawn + waitpid; its output goes to a temporary file).
+  /// Runs a program to completion; its status and its output and errors together.
   package static func run(_ executable: String, _ arguments: [String]) throws -> (Int32, String) {
-    let outputPath = NSTemporaryDirectory() + "/courier-pg-run-\(UUID().uuidString).log"
-    defer { try? FileManager.default.removeItem(atPath: outputPath) }
-    var actions = posix_spawn_file_actions_t()
-    posix_spawn_file_actions_init(&actions)
-    defer { posix_spawn_file_actions_destroy(&actions) }
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-    posix_spawn_file_actions_addopen(&actions, 1, outputPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-    posix_spawn_file_actions_adddup2(&actions, 1, 2)
-    Self.closeInheritedDescriptors(&actions)
-    let argv = ([executable] + arguments).map { strdup($0) }
-    defer { argv.forEach { free($0) } }
-    var pid: pid_t = 0
-    let spawned = posix_spawn(&pid, executable, &actions, nil, argv + [nil], environ)
-    guard spawned == 0 else {
-      throw StartError(description: "cannot start \(executable): errno \(spawned)")
-    }
-    var status: Int32 = 0
-    while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-    let output = (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? ""
-    let exited = status & 0x7f == 0
-    return (exited ? (status >> 8) & 0xff : 128 + (status & 0x7f), output)
+    let result = try Program.run(executable, arguments, mergeErrors: true)
+    return (result.status, result.output)
   }
 
   /// Ports handed to clusters by this process, never handed out twice.

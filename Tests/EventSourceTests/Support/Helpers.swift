@@ -131,7 +131,7 @@ final class ChildProcess: @unchecked Sendable {
     posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
     posix_spawn_file_actions_addopen(&actions, 1, logPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
     posix_spawn_file_actions_adddup2(&actions, 1, 2)
-    TestCluster.closeInheritedDescriptors(&actions)
+    Program.closeInheritedDescriptors(&actions)
     let argv = ([executable] + arguments).map { strdup($0) }
     defer { argv.forEach { free($0) } }
     var pid: pid_t = 0
