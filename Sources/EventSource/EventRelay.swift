@@ -66,17 +66,49 @@ public final class EventRelay: Sendable {
   private let createdTopics = Mutex<Set<String>>([])
   private let lastBacklogSample = Mutex<ContinuousClock.Instant?>(nil)
   private let logger: Logger
+  /// The pool that ``withOwnConnection(store:applicationName:kafka:configuration:logger:)``
+  /// opened for this relay, closed by ``close()``.
+  private let ownPool: PostgresPool?
 
-  public init(
+  public convenience init(
     store: EventStore, kafka: KafkaConfiguration, configuration: Configuration = .defaults,
     producerConfiguration: KafkaProducerConfiguration = EventRelay.producerDefaults,
     logger: Logger = Logger(label: "courier.event-source.relay")
+  ) {
+    self.init(
+      store: store, kafka: kafka, configuration: configuration, producerConfiguration: producerConfiguration,
+      logger: logger, ownPool: nil)
+  }
+
+  private init(
+    store: EventStore, kafka: KafkaConfiguration, configuration: Configuration,
+    producerConfiguration: KafkaProducerConfiguration, logger: Logger, ownPool: PostgresPool?
   ) {
     self.store = store
     self.configuration = configuration
     self.producer = KafkaProducer(configuration: kafka, producerConfiguration: producerConfiguration)
     self.admin = KafkaAdmin(configuration: kafka)
     self.logger = logger
+    self.ownPool = ownPool
+  }
+
+  /// A relay that reads `store`'s events through a pool of its own: one connection to the same
+  /// database (besides the one it listens for appends on, as every relay does), shown in
+  /// `pg_stat_activity` as `applicationName`. A service's requests and event handlers can hold
+  /// every connection of its pool at once; the events are then not held back. ``close()`` closes
+  /// that pool too.
+  public static func withOwnConnection(
+    store: EventStore, applicationName: String, kafka: KafkaConfiguration,
+    configuration: Configuration = .defaults,
+    logger: Logger = Logger(label: "courier.event-source.relay")
+  ) -> EventRelay {
+    var database = store.pool.configuration
+    database.applicationName = applicationName
+    database.pool = .init(maxConnections: 1, waitTimeout: .seconds(10))
+    let pool = PostgresPool(configuration: database)
+    return EventRelay(
+      store: EventStore(pool: pool, schema: store.schema, producer: store.producer), kafka: kafka,
+      configuration: configuration, producerConfiguration: EventRelay.producerDefaults, logger: logger, ownPool: pool)
   }
 
   /// Runs until the task is cancelled: publishes on every wake-up and sweep. Failures are logged
@@ -147,10 +179,11 @@ public final class EventRelay: Sendable {
     }
   }
 
-  /// Releases the broker connections.
+  /// Releases the broker connections, and the relay's own pool if it has one.
   public func close() async {
     await producer.close()
     await admin.close()
+    await ownPool?.close()
   }
 
   private func publishBatch() async throws -> (published: Int, full: Bool, failure: (any Error)?) {

@@ -138,6 +138,53 @@ struct PipelineTests {
     }
   }
 
+  @Test("a relay with a connection of its own publishes while the service's pool is all held; close() ends it")
+  func relayWithOwnConnection() async throws {
+    try await TansuBroker.with { broker in
+      try await withStore(connections: 2) { store in
+        let total = 50
+        for index in 0..<total { try await store.append(moved(index, key: "payload-\(index % 5)")) }
+        // Another pool looks on, since the store's pool is about to be fully held.
+        let observer = PostgresPool(configuration: PostgresConfiguration(
+          connectionString: try TestDatabase.requireURL(), applicationName: "observer",
+          pool: .init(maxConnections: 1, waitTimeout: .seconds(30))))
+        let unpublished: PostgresQuery = "SELECT count(*)::int8 FROM \(identifier: store.schema).events WHERE published_at IS NULL"
+        let relayConnections: PostgresQuery = "SELECT count(*)::int8 FROM pg_stat_activity WHERE application_name = 'own-relay'"
+        // Requests or handlers holding every connection of the service's pool until released.
+        let gates = (0..<2).map { _ in AsyncStream.makeStream(of: Void.self) }
+        let (held, holding) = AsyncStream.makeStream(of: Void.self)
+        let holders = gates.map { gate in
+          Task {
+            try await store.pool.withTransaction { _ in
+              holding.yield()
+              for await _ in gate.stream { break }
+            }
+          }
+        }
+        var heldIterator = held.makeAsyncIterator()
+        for _ in 0..<2 { _ = await heldIterator.next() }
+
+        let relay = EventRelay.withOwnConnection(
+          store: store, applicationName: "own-relay", kafka: broker.configuration, configuration: relayConfiguration())
+        try await whileRunning([{ try await relay.run() }]) {
+          try await waitUntil("every event published with the pool held") {
+            try await observer.query(unpublished)[0].decode(Int.self, at: 0) == 0
+          }
+          // The pool's one connection and the one the relay listens for appends on.
+          let open = try await observer.query(relayConnections)[0].decode(Int.self, at: 0)
+          #expect(open == 2, "\(open) connections named own-relay")
+        }
+        for gate in gates { gate.continuation.finish() }
+        for holder in holders { try await holder.value }
+        await relay.close()
+        try await waitUntil("the relay's own connections closed") {
+          try await observer.query(relayConnections)[0].decode(Int.self, at: 0) == 0
+        }
+        await observer.close()
+      }
+    }
+  }
+
   @Test("operator selections that make no sense are refused")
   func badSelections() async throws {
     try await withStore { store in

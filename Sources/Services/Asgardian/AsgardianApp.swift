@@ -85,13 +85,8 @@ package enum AsgardianApp {
 
     let (kafkaHost, kafkaPort) = try hostAndPort(kafkaBootstrap, variable: "COURIER_KAFKA_BOOTSTRAP")
     let kafka = KafkaConfiguration(bootstrapServers: [.init(host: kafkaHost, port: kafkaPort)])
-    // The relay publishes through a connection of its own, so that requests and handlers that
-    // hold every pooled connection never hold the events back.
-    let relayPool = PostgresPool(configuration: PostgresConfiguration(
-      connectionString: databaseURL, applicationName: "asgardian-relay",
-      pool: .init(maxConnections: 1, waitTimeout: .seconds(10))))
-    let relay = EventRelay(
-      store: EventStore(pool: relayPool, producer: "asgardian"), kafka: kafka,
+    let relay = EventRelay.withOwnConnection(
+      store: store, applicationName: "asgardian-relay", kafka: kafka,
       configuration: .init(topics: CourierContracts.events.bindings.map(\.topic)))
     let consumer = WelcomeMail.consumer(
       store: store, kafka: kafka, mailer: mailer,
@@ -120,12 +115,10 @@ package enum AsgardianApp {
       try await server.run()
     } catch {
       await relay.close()
-      await relayPool.close()
       await pool.close()
       throw error
     }
     await relay.close()
-    await relayPool.close()
     await pool.close()
   }
 

@@ -93,13 +93,8 @@ package enum HermesApp {
 
     let (kafkaHost, kafkaPort) = try hostAndPort(kafkaBootstrap, variable: "COURIER_KAFKA_BOOTSTRAP")
     let kafka = KafkaConfiguration(bootstrapServers: [.init(host: kafkaHost, port: kafkaPort)])
-    // The relay publishes through a connection of its own, so that requests and handlers that
-    // hold every pooled connection never hold the events back.
-    let relayPool = PostgresPool(configuration: PostgresConfiguration(
-      connectionString: databaseURL, applicationName: "hermes-relay",
-      pool: .init(maxConnections: 1, waitTimeout: .seconds(10))))
-    let relay = EventRelay(
-      store: EventStore(pool: relayPool, producer: "hermes"), kafka: kafka,
+    let relay = EventRelay.withOwnConnection(
+      store: store, applicationName: "hermes-relay", kafka: kafka,
       configuration: .init(topics: CourierContracts.events.bindings.map(\.topic)))
     let consumer = PayloadEvents(configuration: configuration, users: users, notifier: notifier, bucket: bucket)
       .consumer(
@@ -135,12 +130,10 @@ package enum HermesApp {
       try await server.run()
     } catch {
       await relay.close()
-      await relayPool.close()
       await pool.close()
       throw error
     }
     await relay.close()
-    await relayPool.close()
     await pool.close()
   }
 
