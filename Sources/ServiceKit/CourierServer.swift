@@ -93,7 +93,7 @@ public struct CourierServer: Sendable {
     if let given = self.authenticator {
       authenticator = given
     } else if let address = settings.identityAddress {
-      let (host, port) = try ServerSettings.hostAndPort(address, variable: "COURIER_IDENTITY_ADDRESS")
+      let (host, port) = try ServiceEnvironment.parseAddress(address, variable: "COURIER_IDENTITY_ADDRESS")
       let identity = try ServiceClient(host: host, port: port)
       services.append(.init(service: identity, serviceName: "identity-client"))
       // A short cache: a burst of calls costs one IsAuthenticated, and a revoked token stops

@@ -47,20 +47,7 @@ public struct ServerSettings: Sendable {
     identityAddress = environment.optionalString(
       "COURIER_IDENTITY_ADDRESS", "host:port of Asgardian's gRPC server; unset: every bearer token is rejected.")
     if let identityAddress {
-      _ = try Self.hostAndPort(identityAddress, variable: "COURIER_IDENTITY_ADDRESS")
+      _ = try ServiceEnvironment.parseAddress(identityAddress, variable: "COURIER_IDENTITY_ADDRESS")
     }
-  }
-
-  /// Splits `host:port` (`[::1]:50051` for IPv6).
-  static func hostAndPort(_ text: String, variable: String) throws(ConfigurationError) -> (host: String, port: Int) {
-    guard let colon = text.lastIndex(of: ":") else {
-      throw ConfigurationError(variable: variable, message: "must be host:port, got '\(text)'")
-    }
-    var host = String(text[..<colon])
-    if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
-    guard !host.isEmpty, let port = Int(text[text.index(after: colon)...]), (1...65_535).contains(port) else {
-      throw ConfigurationError(variable: variable, message: "must be host:port with a port in 1...65535, got '\(text)'")
-    }
-    return (host, port)
   }
 }

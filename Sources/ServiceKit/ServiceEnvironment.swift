@@ -66,6 +66,27 @@ public struct ServiceEnvironment: Sendable {
     return parsed
   }
 
+  /// A `host:port` address (`[::1]:50051` for IPv6).
+  public func address(
+    _ name: String, default defaultValue: String, _ doc: String
+  ) throws(ConfigurationError) -> (host: String, port: Int) {
+    record(name, defaultValue, doc)
+    return try Self.parseAddress(value(name) ?? defaultValue, variable: name)
+  }
+
+  /// Splits `host:port` (`[::1]:50051` for IPv6); the error names `variable`.
+  public static func parseAddress(_ text: String, variable: String) throws(ConfigurationError) -> (host: String, port: Int) {
+    guard let colon = text.lastIndex(of: ":") else {
+      throw ConfigurationError(variable: variable, message: "must be host:port, got '\(text)'")
+    }
+    var host = String(text[..<colon])
+    if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+    guard !host.isEmpty, let port = Int(text[text.index(after: colon)...]), (1...65_535).contains(port) else {
+      throw ConfigurationError(variable: variable, message: "must be host:port with a port in 1...65535, got '\(text)'")
+    }
+    return (host, port)
+  }
+
   /// The variables read so far, in read order, with their defaults as text ("" when there is none).
   public var documentation: [(name: String, defaultValue: String, doc: String)] {
     reads.entries.withLock { $0.map { ($0.name, $0.defaultValue, $0.doc) } }

@@ -56,6 +56,26 @@ struct ServiceEnvironmentTests {
     }
   }
 
+  @Test("addresses: host:port, [IPv6]:port or the default; anything else names the variable")
+  func addresses() throws {
+    let environment = ServiceEnvironment([
+      "BROKER": "kafka.internal:9092", "V6": "[::1]:50051", "NO_PORT": "iris", "ZERO": "iris:0", "NO_HOST": ":80",
+    ])
+    #expect(try environment.address("BROKER", default: "x:1", "doc") == ("kafka.internal", 9092))
+    #expect(try environment.address("V6", default: "x:1", "doc") == ("::1", 50051))
+    #expect(try environment.address("UNSET", default: "127.0.0.1:50052", "doc") == ("127.0.0.1", 50052))
+    #expect(throws: ConfigurationError(variable: "NO_PORT", message: "must be host:port, got 'iris'")) {
+      try environment.address("NO_PORT", default: "x:1", "doc")
+    }
+    #expect(throws: ConfigurationError(variable: "ZERO", message: "must be host:port with a port in 1...65535, got 'iris:0'")) {
+      try environment.address("ZERO", default: "x:1", "doc")
+    }
+    #expect(throws: ConfigurationError(variable: "NO_HOST", message: "must be host:port with a port in 1...65535, got ':80'")) {
+      try environment.address("NO_HOST", default: "x:1", "doc")
+    }
+    #expect(environment.documentation.first { $0.name == "UNSET" }?.defaultValue == "127.0.0.1:50052")
+  }
+
   @Test("ServerSettings reads the prefixed variables")
   func serverSettings() throws {
     let settings = try ServerSettings(

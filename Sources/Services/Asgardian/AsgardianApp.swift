@@ -47,7 +47,7 @@ package enum AsgardianApp {
     let databaseURL = environment.string(
       "ASGARDIAN_DATABASE_URL", default: "postgresql://asgardian@127.0.0.1:55432/courier",
       "libpq connection string of Asgardian's database (schemas asgardian and event_source)")
-    let kafkaBootstrap = environment.string(
+    let kafkaBootstrap = try environment.address(
       "COURIER_KAFKA_BOOTSTRAP", default: "127.0.0.1:59092", "host:port of a Kafka (or Tansu) broker")
     var consumerSettings = KafkaConsumerConfiguration.defaults
     // 500 ms: Tansu reads a fetch's partitions one after the other and answers with those it read
@@ -56,7 +56,7 @@ package enum AsgardianApp {
     consumerSettings.fetchMaxWait = try environment.duration(
       "COURIER_KAFKA_FETCH_WAIT", default: .milliseconds(500),
       "how long the broker may hold the consumer's fetch while it has no records")
-    let irisAddress = environment.string(
+    let irisAddress = try environment.address(
       "COURIER_IRIS_ADDRESS", default: "127.0.0.1:50052", "host:port of Iris' gRPC (welcome and recovery mail)")
     let bootstrapEmail = environment.optionalString(
       "ASGARDIAN_BOOTSTRAP_ADMIN_EMAIL", "email of the first admin, created when no admin exists")
@@ -69,8 +69,7 @@ package enum AsgardianApp {
     let store = EventStore(pool: pool, producer: "asgardian")
     try await store.migrate()
 
-    let (irisHost, irisPort) = try hostAndPort(irisAddress, variable: "COURIER_IRIS_ADDRESS")
-    let iris = try ServiceClient(host: irisHost, port: irisPort)
+    let iris = try ServiceClient(host: irisAddress.host, port: irisAddress.port)
     let mailer = IrisMailSender(client: iris.client)
     let core = AsgardianCore(pool: pool, events: store, configuration: configuration, mailer: mailer, logger: logger)
     try await core.migrate()
@@ -83,8 +82,7 @@ package enum AsgardianApp {
       }
     }
 
-    let (kafkaHost, kafkaPort) = try hostAndPort(kafkaBootstrap, variable: "COURIER_KAFKA_BOOTSTRAP")
-    let kafka = KafkaConfiguration(bootstrapServers: [.init(host: kafkaHost, port: kafkaPort)])
+    let kafka = KafkaConfiguration(bootstrapServers: [.init(host: kafkaBootstrap.host, port: kafkaBootstrap.port)])
     let relay = EventRelay.withOwnConnection(
       store: store, applicationName: "asgardian-relay", kafka: kafka,
       configuration: .init(topics: CourierContracts.events.bindings.map(\.topic)))
@@ -152,20 +150,6 @@ package enum AsgardianApp {
       loginLimit: try environment.int(
         "ASGARDIAN_LOGIN_LIMIT", default: 10, in: 1...10_000, "failed logins per account and per address per minute"))
   }
-
-  static func hostAndPort(_ address: String, variable: String) throws -> (String, Int) {
-    guard let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...]),
-      (1...65535).contains(port)
-    else {
-      throw InvalidAddress(description: "\(variable): '\(address)' is not host:port")
-    }
-    return (String(address[..<colon]), port)
-  }
-}
-
-/// A setting that names no usable host:port.
-struct InvalidAddress: Error, CustomStringConvertible {
-  var description: String
 }
 
 /// A background loop as a ServiceLifecycle service: runs until cancelled at shutdown.

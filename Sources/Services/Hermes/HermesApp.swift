@@ -37,7 +37,7 @@ package enum HermesApp {
     let databaseURL = environment.string(
       "HERMES_DATABASE_URL", default: "postgresql://hermes@127.0.0.1:55432/courier",
       "libpq connection string of Hermes' database (schemas hermes and event_source)")
-    let kafkaBootstrap = environment.string(
+    let kafkaBootstrap = try environment.address(
       "COURIER_KAFKA_BOOTSTRAP", default: "127.0.0.1:59092", "host:port of a Kafka (or Tansu) broker")
     var consumerSettings = KafkaConsumerConfiguration.defaults
     // 500 ms: Tansu reads a fetch's partitions one after the other and answers with those it read
@@ -46,9 +46,9 @@ package enum HermesApp {
     consumerSettings.fetchMaxWait = try environment.duration(
       "COURIER_KAFKA_FETCH_WAIT", default: .milliseconds(500),
       "how long the broker may hold the consumer's fetch while it has no records")
-    let irisAddress = environment.string(
+    let irisAddress = try environment.address(
       "COURIER_IRIS_ADDRESS", default: "127.0.0.1:50052", "host:port of Iris' gRPC (push and mail)")
-    let identityAddress = environment.string(
+    let identityAddress = try environment.address(
       "COURIER_IDENTITY_ADDRESS", default: "127.0.0.1:50051", "host:port of Asgardian's gRPC (GetUserData)")
     let configuration = HermesConfiguration(
       mailInterval: try environment.duration(
@@ -76,10 +76,8 @@ package enum HermesApp {
     let store = EventStore(pool: pool, producer: "hermes")
     try await store.migrate()
 
-    let (irisHost, irisPort) = try hostAndPort(irisAddress, variable: "COURIER_IRIS_ADDRESS")
-    let iris = try ServiceClient(host: irisHost, port: irisPort)
-    let (identityHost, identityPort) = try hostAndPort(identityAddress, variable: "COURIER_IDENTITY_ADDRESS")
-    let identity = try ServiceClient(host: identityHost, port: identityPort)
+    let iris = try ServiceClient(host: irisAddress.host, port: irisAddress.port)
+    let identity = try ServiceClient(host: identityAddress.host, port: identityAddress.port)
     let users = CachingUserDirectory(
       IdentityServiceUserDirectory(client: identity.client),
       ttl: try environment.duration(
@@ -91,8 +89,7 @@ package enum HermesApp {
       pool: pool, events: store, configuration: configuration, users: users, bucket: bucket, hub: hub, logger: logger)
     try await core.migrate()
 
-    let (kafkaHost, kafkaPort) = try hostAndPort(kafkaBootstrap, variable: "COURIER_KAFKA_BOOTSTRAP")
-    let kafka = KafkaConfiguration(bootstrapServers: [.init(host: kafkaHost, port: kafkaPort)])
+    let kafka = KafkaConfiguration(bootstrapServers: [.init(host: kafkaBootstrap.host, port: kafkaBootstrap.port)])
     let relay = EventRelay.withOwnConnection(
       store: store, applicationName: "hermes-relay", kafka: kafka,
       configuration: .init(topics: CourierContracts.events.bindings.map(\.topic)))
@@ -163,18 +160,9 @@ package enum HermesApp {
       throw InvalidSetting(description: "HERMES_BUCKET must be folder or s3, got '\(kind)'")
     }
   }
-
-  static func hostAndPort(_ address: String, variable: String) throws -> (String, Int) {
-    guard let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...]),
-      (1...65535).contains(port)
-    else {
-      throw InvalidSetting(description: "\(variable): '\(address)' is not host:port")
-    }
-    return (String(address[..<colon]), port)
-  }
 }
 
-/// A setting that cannot be used (an address that is not host:port, an incomplete S3 setup).
+/// A setting that cannot be used (an incomplete S3 setup, say).
 struct InvalidSetting: Error, CustomStringConvertible {
   var description: String
 }
