@@ -40,11 +40,8 @@ package enum HermesApp {
     let kafkaBootstrap = try environment.address(
       "COURIER_KAFKA_BOOTSTRAP", default: "127.0.0.1:59092", "host:port of a Kafka (or Tansu) broker")
     var consumerSettings = KafkaConsumerConfiguration.defaults
-    // 500 ms: Tansu reads a fetch's partitions one after the other and answers with those it read
-    // within the wait, so a short wait leaves partitions behind (p99 0.7 s at 500 ms, 1 s at
-    // 150 ms, 2 s at 20 ms in scripts/bench-pipeline.sh); Apache Kafka answers once it has records.
     consumerSettings.fetchMaxWait = try environment.duration(
-      "COURIER_KAFKA_FETCH_WAIT", default: .milliseconds(500),
+      "COURIER_KAFKA_FETCH_WAIT", default: consumerSettings.fetchMaxWait,
       "how long the broker may hold the consumer's fetch while it has no records")
     let irisAddress = try environment.address(
       "COURIER_IRIS_ADDRESS", default: "127.0.0.1:50052", "host:port of Iris' gRPC (push and mail)")
