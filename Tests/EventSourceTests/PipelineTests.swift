@@ -141,7 +141,8 @@ struct PipelineTests {
   @Test("a relay with a connection of its own publishes while the service's pool is all held; close() ends it")
   func relayWithOwnConnection() async throws {
     try await TansuBroker.with { broker in
-      try await withStore(connections: 2) { store in
+      let poolSize = 2
+      try await withStore(connections: poolSize) { store in
         let total = 50
         for index in 0..<total { try await store.append(moved(index, key: "payload-\(index % 5)")) }
         // Another pool looks on, since the store's pool is about to be fully held.
@@ -151,7 +152,7 @@ struct PipelineTests {
         let unpublished: PostgresQuery = "SELECT count(*)::int8 FROM \(identifier: store.schema).events WHERE published_at IS NULL"
         let relayConnections: PostgresQuery = "SELECT count(*)::int8 FROM pg_stat_activity WHERE application_name = 'own-relay'"
         // Requests or handlers holding every connection of the service's pool until released.
-        let gates = (0..<2).map { _ in AsyncStream.makeStream(of: Void.self) }
+        let gates = (0..<poolSize).map { _ in AsyncStream.makeStream(of: Void.self) }
         let (held, holding) = AsyncStream.makeStream(of: Void.self)
         let holders = gates.map { gate in
           Task {
@@ -162,7 +163,7 @@ struct PipelineTests {
           }
         }
         var heldIterator = held.makeAsyncIterator()
-        for _ in 0..<2 { _ = await heldIterator.next() }
+        for _ in 0..<poolSize { _ = await heldIterator.next() }
 
         let relay = EventRelay.withOwnConnection(
           store: store, applicationName: "own-relay", kafka: broker.configuration, configuration: relayConfiguration())

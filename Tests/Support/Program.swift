@@ -30,29 +30,10 @@ package enum Program {
     defer {
       for path in [inputPath, outputPath, errorsPath] { try? FileManager.default.removeItem(atPath: path) }
     }
-    var actions = posix_spawn_file_actions_t()
-    posix_spawn_file_actions_init(&actions)
-    defer { posix_spawn_file_actions_destroy(&actions) }
-    if let input {
-      try input.write(to: URL(fileURLWithPath: inputPath))
-      posix_spawn_file_actions_addopen(&actions, 0, inputPath, O_RDONLY, 0)
-    } else {
-      posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-    }
-    posix_spawn_file_actions_addopen(&actions, 1, outputPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-    if mergeErrors {
-      posix_spawn_file_actions_adddup2(&actions, 1, 2)
-    } else {
-      posix_spawn_file_actions_addopen(&actions, 2, errorsPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-    }
-    closeInheritedDescriptors(&actions)
-    let argv = ([executable] + arguments).map { strdup($0) }
-    defer { argv.forEach { free($0) } }
-    var pid: pid_t = 0
-    let spawned = posix_spawn(&pid, executable, &actions, nil, argv + [nil], environ)
-    guard spawned == 0 else {
-      throw SpawnError(description: "cannot start \(executable): errno \(spawned)")
-    }
+    if let input { try input.write(to: URL(fileURLWithPath: inputPath)) }
+    let pid = try spawn(
+      executable, arguments, input: input == nil ? "/dev/null" : inputPath, output: outputPath,
+      errors: mergeErrors ? nil : errorsPath)
     var status: Int32 = 0
     while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
     let exited = status & 0x7f == 0
@@ -63,11 +44,38 @@ package enum Program {
     )
   }
 
+  /// Starts a program with its standard input read from the file `input`, its output written to
+  /// the file `output` and its errors to `errors` (nil: to `output` as well), and no other
+  /// descriptor of the test process. The caller reaps it.
+  package static func spawn(
+    _ executable: String, _ arguments: [String], input: String, output: String, errors: String?
+  ) throws -> pid_t {
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    posix_spawn_file_actions_addopen(&actions, 0, input, O_RDONLY, 0)
+    posix_spawn_file_actions_addopen(&actions, 1, output, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+    if let errors {
+      posix_spawn_file_actions_addopen(&actions, 2, errors, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+    } else {
+      posix_spawn_file_actions_adddup2(&actions, 1, 2)
+    }
+    closeInheritedDescriptors(&actions)
+    let argv = ([executable] + arguments).map { strdup($0) }
+    defer { argv.forEach { free($0) } }
+    var pid: pid_t = 0
+    let spawned = posix_spawn(&pid, executable, &actions, nil, argv + [nil], environ)
+    guard spawned == 0 else {
+      throw SpawnError(description: "cannot start \(executable): errno \(spawned)")
+    }
+    return pid
+  }
+
   /// Makes a spawned child close every descriptor of the test process above 2 (glibc 2.34's
   /// `posix_spawn_file_actions_addclosefrom_np`, looked up at run time: Swift's Glibc does not
   /// show it). A server started from a test (a postmaster, say) would otherwise keep the write
   /// ends of other tests' pipes open, and their readers would never see the end.
-  package static func closeInheritedDescriptors(_ actions: inout posix_spawn_file_actions_t) {
+  private static func closeInheritedDescriptors(_ actions: inout posix_spawn_file_actions_t) {
     guard let process = dlopen(nil, RTLD_NOW), let symbol = dlsym(process, "posix_spawn_file_actions_addclosefrom_np")
     else { return }
     typealias AddCloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32

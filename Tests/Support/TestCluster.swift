@@ -41,7 +41,7 @@ package final class TestCluster: Sendable {
         let (status, output) = try run("/bin/chown", ["postgres:postgres", directory])
         guard status == 0 else { throw StartError(description: "chown of \(directory) failed: \(output)") }
       }
-      let (initStatus, initOutput) = try asPostgres(
+      let (initStatus, initOutput) = try Self.asPostgres(
         "initdb", ["-D", directory + "/data", "-A", "trust", "-U", "postgres", "-E", "UTF8", "--no-sync"])
       guard initStatus == 0 else {
         throw StartError(description: "initdb of the test Postgres cluster in \(directory) failed: \(initOutput)")
@@ -72,9 +72,9 @@ package final class TestCluster: Sendable {
     let options =
       "-p \(port) -c listen_addresses=127.0.0.1 -k \(directory) -c fsync=off -c synchronous_commit=off "
       + "-c full_page_writes=off -c max_connections=100"
-    let (status, output) = try asPostgres(
+    let (status, output) = try Self.asPostgres(
       "pg_ctl", ["start", "-w", "-t", "60", "-D", dataDirectory, "-l", logFile, "-o", options])
-    let (ready, readyOutput) = try asPostgres("pg_isready", ["-h", "127.0.0.1", "-p", String(port), "-t", "10"])
+    let (ready, readyOutput) = try Self.asPostgres("pg_isready", ["-h", "127.0.0.1", "-p", String(port), "-t", "10"])
     guard status == 0, ready == 0 else {
       let log = (try? String(contentsOfFile: logFile, encoding: .utf8)) ?? "(no server log)"
       var error = StartError(
@@ -87,7 +87,7 @@ package final class TestCluster: Sendable {
 
   /// Fast restart on the same port: every backend is terminated, connections break.
   package func restart() throws {
-    let (stopStatus, stopOutput) = try asPostgres("pg_ctl", ["stop", "-w", "-m", "fast", "-D", dataDirectory])
+    let (stopStatus, stopOutput) = try Self.asPostgres("pg_ctl", ["stop", "-w", "-m", "fast", "-D", dataDirectory])
     guard stopStatus == 0 else { throw StartError(description: "pg_ctl stop failed: \(stopOutput)") }
     try startServer()
   }
@@ -95,13 +95,9 @@ package final class TestCluster: Sendable {
   /// Stops the server started from this data directory (by its postmaster PID) and deletes the folder.
   package func stop() {
     if FileManager.default.fileExists(atPath: dataDirectory + "/postmaster.pid") {
-      _ = try? asPostgres("pg_ctl", ["stop", "-w", "-m", "fast", "-D", dataDirectory])
+      _ = try? Self.asPostgres("pg_ctl", ["stop", "-w", "-m", "fast", "-D", dataDirectory])
     }
     try? FileManager.default.removeItem(atPath: directory)
-  }
-
-  private func asPostgres(_ tool: String, _ arguments: [String]) throws -> (Int32, String) {
-    try Self.asPostgres(tool, arguments)
   }
 
   private static func asPostgres(_ tool: String, _ arguments: [String]) throws -> (Int32, String) {
@@ -125,7 +121,7 @@ package final class TestCluster: Sendable {
   /// (what binding port 0 gives) can be taken at any moment as the local end of some outgoing
   /// connection; a server that restarts on its port (``restart()``) then cannot bind it again.
   /// Below the range only listeners take ports, so one that binds now stays free for the server.
-  package static func serverPort() throws -> Int {
+  private static func serverPort() throws -> Int {
     let range = (try? String(contentsOfFile: "/proc/sys/net/ipv4/ip_local_port_range", encoding: .utf8))?
       .split(whereSeparator: \.isWhitespace).compactMap { Int($0) }
     let ephemeralLow = range?.first ?? 32768

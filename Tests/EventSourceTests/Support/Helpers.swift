@@ -125,18 +125,7 @@ final class ChildProcess: @unchecked Sendable {
 
   static func start(_ executable: String, _ arguments: [String]) throws -> ChildProcess {
     let logPath = NSTemporaryDirectory() + "/courier-child-\(UUID().uuidString.prefix(8)).log"
-    var actions = posix_spawn_file_actions_t()
-    posix_spawn_file_actions_init(&actions)
-    defer { posix_spawn_file_actions_destroy(&actions) }
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-    posix_spawn_file_actions_addopen(&actions, 1, logPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-    posix_spawn_file_actions_adddup2(&actions, 1, 2)
-    Program.closeInheritedDescriptors(&actions)
-    let argv = ([executable] + arguments).map { strdup($0) }
-    defer { argv.forEach { free($0) } }
-    var pid: pid_t = 0
-    let spawned = posix_spawn(&pid, executable, &actions, nil, argv + [nil], environ)
-    guard spawned == 0 else { throw TestCluster.StartError(description: "cannot start \(executable): errno \(spawned)") }
+    let pid = try Program.spawn(executable, arguments, input: "/dev/null", output: logPath, errors: nil)
     return ChildProcess(pid: pid, logPath: logPath)
   }
 
