@@ -43,6 +43,9 @@ final class ClientConnectionHandler: ChannelInboundHandler {
   private let authority: String
   private let scheme: String
   private let onClose: @Sendable () -> Void
+  /// Called when the server sends GOAWAY: new calls belong on another connection. The flag says
+  /// whether the reason is that this client pinged too often.
+  private let onGoAway: @Sendable (_ tooManyPings: Bool) -> Void
   private var session: NGHTTP2Session!
   private var context: ChannelHandlerContext!
   private var streams: [Int32: Stream] = [:]
@@ -51,10 +54,7 @@ final class ClientConnectionHandler: ChannelInboundHandler {
   private(set) var isClosed = false
   private(set) var isGoingAway = false
   private var backlogged: Set<Int32> = []
-  private var keepaliveTask: RepeatedTask?
-  /// The number of the keepalive PING awaiting its ACK, if any; a timeout only acts on its own PING.
-  private var outstandingPing: Int?
-  private var pingsSent = 0
+  private var keepalive: KeepalivePinger?
   /// Completed when the server's SETTINGS arrive (the connection is usable), failed if the
   /// connection closes or breaks before that.
   private var readyPromise: EventLoopPromise<Void>?
@@ -66,12 +66,14 @@ final class ClientConnectionHandler: ChannelInboundHandler {
     configuration: NGHTTP2ClientTransport.Config,
     authority: String,
     scheme: String,
-    onClose: @escaping @Sendable () -> Void
+    onClose: @escaping @Sendable () -> Void,
+    onGoAway: @escaping @Sendable (_ tooManyPings: Bool) -> Void = { _ in }
   ) {
     self.configuration = configuration
     self.authority = authority
     self.scheme = scheme
     self.onClose = onClose
+    self.onGoAway = onGoAway
   }
 
   /// Whether new calls may use this connection.
@@ -109,26 +111,20 @@ final class ClientConnectionHandler: ChannelInboundHandler {
     self.started = true
     self.flushSession()
     if let keepalive = self.configuration.connection.keepalive {
-      let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
-      self.keepaliveTask = context.eventLoop.scheduleRepeatedTask(
-        initialDelay: TimeAmount(keepalive.time),
-        delay: TimeAmount(keepalive.time)
-      ) { _ in
-        bound.value.sendKeepalivePing(timeout: keepalive.timeout)
-      }
-    }
-  }
-
-  private func sendKeepalivePing(timeout: Duration) {
-    guard !self.isClosed, self.outstandingPing == nil else { return }
-    self.pingsSent += 1
-    let ping = self.pingsSent
-    self.outstandingPing = ping
-    self.session.submitPing()
-    self.flushSession()
-    self.context.eventLoop.assumeIsolated().scheduleTask(in: TimeAmount(timeout)) { [weak self] in
-      guard let self, self.outstandingPing == ping else { return }
-      self.close(reason: "the server did not answer a keepalive PING within \(timeout)")
+      let pinger = KeepalivePinger(
+        keepalive,
+        eventLoop: context.eventLoop,
+        ping: { [weak self] in
+          guard let self, !self.isClosed else { return }
+          self.session.submitPing()
+          self.flushSession()
+        },
+        timedOut: { [weak self] in
+          self?.close(reason: "the server did not answer a keepalive PING within \(keepalive.timeout)")
+        }
+      )
+      self.keepalive = pinger
+      pinger.start()
     }
   }
 
@@ -150,6 +146,7 @@ final class ClientConnectionHandler: ChannelInboundHandler {
   }
 
   func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+    self.keepalive?.read()
     do {
       try self.session.receive(self.unwrapInboundIn(data))
     } catch {
@@ -195,10 +192,11 @@ final class ClientConnectionHandler: ChannelInboundHandler {
         self.deliver(stream, stream.machine.streamClosed(errorCode: errorCode))
         stream.outbound.close(error: RPCError(code: .cancelled, message: "The stream is closed"))
         if self.isGoingAway && self.streams.isEmpty { self.close() }
-      case .goAway:
+      case .goAway(_, let errorCode, let debugData):
         self.isGoingAway = true
+        self.onGoAway(errorCode == HTTP2ErrorCode.enhanceYourCalm && debugData == "too_many_pings")
       case .pingAck:
-        self.outstandingPing = nil
+        self.keepalive?.acknowledged()
       case .settings:
         self.completeReady(nil)
       case .ping, .sentEndStream:
@@ -209,7 +207,7 @@ final class ClientConnectionHandler: ChannelInboundHandler {
 
   func channelInactive(context: ChannelHandlerContext) {
     self.isClosed = true
-    self.keepaliveTask?.cancel()
+    self.keepalive?.stop()
     let reason = self.closeReason ?? "the server closed the connection"
     self.completeReady(ConnectionError(reason: reason + " before its HTTP/2 SETTINGS arrived"))
     for stream in Array(self.streams.values) + Array(self.unopened.values) {

@@ -54,7 +54,8 @@ extension NGHTTP2ClientTransport {
 
     /// Connection management.
     public struct Connection: Sendable {
-      /// Keepalive pings; `nil`: none.
+      /// Keepalive pings; `nil`: none. A server that closes a connection for too many PINGs
+      /// (GOAWAY ENHANCE_YOUR_CALM, `too_many_pings`) doubles the time for later connections.
       public var keepalive: NGHTTP2ServerTransport.Config.Keepalive?
 
       public static var defaults: Self { Self(keepalive: nil) }

@@ -34,6 +34,9 @@ public final class NGHTTP2ClientTransport: ClientTransport, Sendable {
   private let state = NIOLockedValueBox<(ConnectionState, attempts: Int)>((.idle, 0))
   private let shutdownPromise: EventLoopPromise<Void>
   private let sslContext: NIOSSLContext?
+  /// The keepalive time of new connections: the configured one, doubled each time a server
+  /// closes a connection for too many PINGs (as gRPC clients do).
+  private let keepaliveTime: NIOLockedValueBox<Duration?>
 
   public let retryThrottle: RetryThrottle?
 
@@ -44,6 +47,7 @@ public final class NGHTTP2ClientTransport: ClientTransport, Sendable {
   ) throws {
     self.target = target
     self.config = config
+    self.keepaliveTime = NIOLockedValueBox(config.connection.keepalive?.time)
     self.group = eventLoopGroup
     self.shutdownPromise = eventLoopGroup.any().makePromise()
     self.retryThrottle = config.serviceConfig.retryThrottling.map { RetryThrottle(policy: $0) }
@@ -219,8 +223,14 @@ public final class NGHTTP2ClientTransport: ClientTransport, Sendable {
     return RPCError(code: .unavailable, message: "Cannot connect to \(self.target): \(error)", cause: error)
   }
 
+  /// The keepalive time new connections use.
+  var currentKeepaliveTime: Duration? { self.keepaliveTime.withLockedValue { $0 } }
+
   private func makeConnection() async throws -> Connection {
-    let config = self.config
+    var adjusted = self.config
+    if let time = self.currentKeepaliveTime { adjusted.connection.keepalive?.time = time }
+    let config = adjusted
+    let keepaliveTime = self.keepaliveTime
     let authority = self.target.authority
     let scheme = self.sslContext == nil ? "http" : "https"
     let sslContext = self.sslContext
@@ -246,7 +256,11 @@ public final class NGHTTP2ClientTransport: ClientTransport, Sendable {
               configuration: config,
               authority: authority,
               scheme: scheme,
-              onClose: { [weak self] in self?.connectionClosed(channel) }
+              onClose: { [weak self] in self?.retire(channel) },
+              onGoAway: { [weak self] tooManyPings in
+                if tooManyPings { keepaliveTime.withLockedValue { time in time = time.map { $0 * 2 } } }
+                self?.retire(channel)
+              }
             )
             try channel.pipeline.syncOperations.addHandler(handler)
             let timeout = channel.eventLoop.assumeIsolated().scheduleTask(in: TimeAmount(config.connectTimeout)) {
@@ -273,7 +287,9 @@ public final class NGHTTP2ClientTransport: ClientTransport, Sendable {
     }
   }
 
-  private func connectionClosed(_ channel: any Channel) {
+  /// Stops handing out the connection on `channel` (it closed, or the server sent GOAWAY): the next
+  /// call opens a new one. Calls already on it run to their end.
+  private func retire(_ channel: any Channel) {
     self.state.withLockedValue { state in
       if case .ready(let connection) = state.0, connection.channel === channel {
         state.0 = .idle

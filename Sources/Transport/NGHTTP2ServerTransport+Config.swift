@@ -81,13 +81,41 @@ extension NGHTTP2ServerTransport {
       public var keepalive: Keepalive?
       /// How long in-flight RPCs get to finish after a graceful shutdown starts; `nil`: no limit.
       public var shutdownGracePeriod: Duration?
+      /// How often clients may PING (gRPC's keepalive enforcement).
+      public var clientPings: ClientPings = .defaults
 
       public static var defaults: Self {
         Self(maxIdleTime: nil, keepalive: nil, shutdownGracePeriod: .seconds(10))
       }
     }
 
-    /// Keepalive: ping after `time` and close the connection if no ACK comes within `timeout`.
+    /// How often a client may PING, as gRPC servers enforce it. A PING that comes sooner than
+    /// allowed after the last one is a strike; the third strike gets GOAWAY with
+    /// ENHANCE_YOUR_CALM and `too_many_pings` as its debug data, and the connection is closed.
+    /// Sending response HEADERS or DATA clears the strikes, as in gRPC's own servers, so clients
+    /// that probe bandwidth with PINGs while they receive are never struck.
+    public struct ClientPings: Sendable {
+      /// The shortest time between two PINGs while the connection has open streams.
+      public var minimumInterval: Duration
+      /// Whether that also holds without open streams; otherwise one PING per two hours is allowed.
+      public var allowedWithoutCalls: Bool
+
+      public init(minimumInterval: Duration, allowedWithoutCalls: Bool) {
+        self.minimumInterval = minimumInterval
+        self.allowedWithoutCalls = allowedWithoutCalls
+      }
+
+      /// gRPC's defaults: five minutes, not without calls.
+      public static var defaults: Self { Self(minimumInterval: .seconds(300), allowedWithoutCalls: false) }
+
+      /// The interval a connection without open streams may PING at when not allowed otherwise.
+      static let withoutCallsInterval: Duration = .seconds(7200)
+      /// Strikes tolerated before the connection is closed.
+      static let maxStrikes = 2
+    }
+
+    /// Keepalive: PING once nothing was read from the peer for `time`, and close the connection
+    /// if no ACK comes within `timeout`. A connection that keeps receiving is never pinged.
     public struct Keepalive: Sendable {
       public var time: Duration
       public var timeout: Duration

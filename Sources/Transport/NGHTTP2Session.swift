@@ -21,8 +21,9 @@ final class NGHTTP2Session {
     case endStream(streamID: Int32)
     /// The stream is closed; `errorCode` is the RST_STREAM code, or 0 when it closed cleanly.
     case streamClosed(streamID: Int32, errorCode: UInt32)
-    /// The peer sent GOAWAY.
-    case goAway(lastStreamID: Int32, errorCode: UInt32)
+    /// The peer sent GOAWAY; `debugData` is its opaque data read as UTF-8 (gRPC servers put a
+    /// reason such as `too_many_pings` there).
+    case goAway(lastStreamID: Int32, errorCode: UInt32, debugData: String)
     /// The peer acknowledged one of our PINGs.
     case pingAck
     /// The peer sent a PING (acknowledged automatically unless the session was made without
@@ -270,17 +271,21 @@ final class NGHTTP2Session {
     }
   }
 
-  /// Sends GOAWAY naming the last stream the server will process.
-  func submitGoAway(errorCode: UInt32) {
+  /// Sends GOAWAY naming the last stream the server will process, with `debugData` (a reason for
+  /// the peer's logs) as its opaque data.
+  func submitGoAway(errorCode: UInt32, debugData: String = "") {
     let lastStreamID = nghttp2_session_get_last_proc_stream_id(self.session)
-    _ = nghttp2_submit_goaway(
-      self.session,
-      UInt8(NGHTTP2_FLAG_NONE.rawValue),
-      lastStreamID,
-      errorCode,
-      nil,
-      0
-    )
+    var bytes = Array(debugData.utf8)
+    _ = bytes.withUnsafeMutableBufferPointer { buffer in
+      nghttp2_submit_goaway(
+        self.session,
+        UInt8(NGHTTP2_FLAG_NONE.rawValue),
+        lastStreamID,
+        errorCode,
+        buffer.baseAddress,
+        buffer.count
+      )
+    }
   }
 
   /// Sends a PING; its ACK arrives as ``Event/pingAck``.
@@ -407,7 +412,11 @@ final class NGHTTP2Session {
         }
       case NGHTTP2_GOAWAY.rawValue:
         let goAway = frame!.pointee.goaway
-        this.events.append(.goAway(lastStreamID: goAway.last_stream_id, errorCode: goAway.error_code))
+        let debugData = goAway.opaque_data.map {
+          String(decoding: UnsafeBufferPointer(start: $0, count: goAway.opaque_data_len), as: UTF8.self)
+        }
+        this.events.append(
+          .goAway(lastStreamID: goAway.last_stream_id, errorCode: goAway.error_code, debugData: debugData ?? ""))
       case NGHTTP2_PING.rawValue:
         if header.flags & UInt8(NGHTTP2_FLAG_ACK.rawValue) != 0 {
           this.events.append(.pingAck)

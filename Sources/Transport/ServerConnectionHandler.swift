@@ -52,10 +52,11 @@ final class ServerConnectionHandler: ChannelInboundHandler {
   private var isShuttingDown = false
   private var closed = false
   private var idleTask: Scheduled<Void>?
-  private var keepaliveTask: RepeatedTask?
-  /// The number of the keepalive PING awaiting its ACK, if any; a timeout only acts on its own PING.
-  private var outstandingPing: Int?
-  private var pingsSent = 0
+  private var keepalive: KeepalivePinger?
+  /// The client's last PING that came no sooner than ``Config/ClientPings`` allows, and the
+  /// PINGs that did since (see ``clientPinged()``).
+  private var lastPermittedPing: NIODeadline?
+  private var pingStrikes = 0
 
   init(
     configuration: NGHTTP2ServerTransport.Config,
@@ -96,15 +97,24 @@ final class ServerConnectionHandler: ChannelInboundHandler {
     self.started = true
     self.flushSession()
     self.armIdleTimer()
-    if let interval = self.configuration.connection.keepalive?.time {
-      let timeout = self.configuration.connection.keepalive?.timeout ?? .seconds(20)
-      let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
-      self.keepaliveTask = context.eventLoop.scheduleRepeatedTask(
-        initialDelay: TimeAmount(interval),
-        delay: TimeAmount(interval)
-      ) { _ in
-        bound.value.sendKeepalivePing(timeout: timeout)
-      }
+    if let keepalive = self.configuration.connection.keepalive {
+      let pinger = KeepalivePinger(
+        keepalive,
+        eventLoop: context.eventLoop,
+        ping: { [weak self] in
+          guard let self, !self.closed else { return }
+          self.session.submitPing()
+          self.flushSession()
+        },
+        timedOut: { [weak self] in
+          guard let self else { return }
+          self.session.submitGoAway(errorCode: HTTP2ErrorCode.noError)
+          self.flushSession()
+          self.close()
+        }
+      )
+      self.keepalive = pinger
+      pinger.start()
     }
   }
 
@@ -112,6 +122,7 @@ final class ServerConnectionHandler: ChannelInboundHandler {
     // After the close began, what the peer still sends is read and dropped (see lingeringClose).
     guard !self.closed else { return }
     let buffer = self.unwrapInboundIn(data)
+    self.keepalive?.read()
     do {
       try self.session.receive(buffer)
     } catch {
@@ -148,10 +159,12 @@ final class ServerConnectionHandler: ChannelInboundHandler {
         self.receiveEndStream(streamID: streamID)
       case .streamClosed(let streamID, let errorCode):
         self.streamClosed(streamID: streamID, errorCode: errorCode)
-      case .goAway, .ping, .settings:
+      case .goAway, .settings:
         ()
+      case .ping:
+        self.clientPinged()
       case .pingAck:
-        self.outstandingPing = nil
+        self.keepalive?.acknowledged()
       case .sentEndStream(let streamID):
         // The response is complete while the client is still sending: tell it to stop
         // (PROTOCOL-HTTP2.md allows RST_STREAM with NO_ERROR after a full response).
@@ -319,6 +332,11 @@ final class ServerConnectionHandler: ChannelInboundHandler {
     }
     let (parts, more) = stream.outbound.take(maxBytes: room, size: Self.responseSize)
     if more { self.backlogged.insert(stream.id) } else { self.backlogged.remove(stream.id) }
+    if !parts.isEmpty {
+      // Response HEADERS or DATA go out: the client's PINGs start afresh.
+      self.lastPermittedPing = nil
+      self.pingStrikes = 0
+    }
     for part in parts {
       switch part {
       case .metadata(let metadata):
@@ -418,19 +436,23 @@ final class ServerConnectionHandler: ChannelInboundHandler {
     self.close()
   }
 
-  private func sendKeepalivePing(timeout: Duration) {
-    guard !self.closed else { return }
-    if self.outstandingPing != nil { return }
-    self.pingsSent += 1
-    let ping = self.pingsSent
-    self.outstandingPing = ping
-    self.session.submitPing()
-    self.flushSession()
-    self.context.eventLoop.assumeIsolated().scheduleTask(in: TimeAmount(timeout)) { [weak self] in
-      guard let self, self.outstandingPing == ping else { return }
-      self.session.submitGoAway(errorCode: HTTP2ErrorCode.noError)
+  /// Polices the client's PINGs (gRPC's keepalive enforcement, see ``Config/ClientPings``):
+  /// nghttp2 has already queued the ACK; a client that pings too often is struck, and the third
+  /// strike closes the connection with ENHANCE_YOUR_CALM.
+  private func clientPinged() {
+    let policy = self.configuration.connection.clientPings
+    let interval =
+      self.streams.isEmpty && !policy.allowedWithoutCalls
+      ? NGHTTP2ServerTransport.Config.ClientPings.withoutCallsInterval : policy.minimumInterval
+    let now = NIODeadline.now()
+    if let last = self.lastPermittedPing, now - last < TimeAmount(interval) {
+      self.pingStrikes += 1
+      guard self.pingStrikes > NGHTTP2ServerTransport.Config.ClientPings.maxStrikes else { return }
+      self.session.submitGoAway(errorCode: HTTP2ErrorCode.enhanceYourCalm, debugData: "too_many_pings")
       self.flushSession()
       self.close()
+    } else {
+      self.lastPermittedPing = now
     }
   }
 
@@ -498,7 +520,7 @@ final class ServerConnectionHandler: ChannelInboundHandler {
 
   private func connectionClosed() {
     self.closed = true
-    self.keepaliveTask?.cancel()
+    self.keepalive?.stop()
     self.cancelIdleTimer()
     let error = RPCError(code: .unavailable, message: "The connection closed")
     for stream in self.streams.values {

@@ -57,6 +57,120 @@ struct ConnectionManagementTests {
     }
   }
 
+  @Test("server keepalive: a connection that keeps sending is never pinged; once quiet it is")
+  func serverKeepaliveSkipsBusyConnection() async throws {
+    var config = NGHTTP2ServerTransport.Config.defaults
+    config.connection.keepalive = .init(time: .seconds(1), timeout: .seconds(5))
+    // The client's own PINGs are the traffic here; the policy lets them through.
+    config.connection.clientPings = .init(minimumInterval: .zero, allowedWithoutCalls: true)
+    try await withTestServer(services: [ProbeService()], config: config) { _, port in
+      try await Raw.with(port: port) { raw in
+        // One PING round trip after another for 2.5 keepalive times.
+        let start = ContinuousClock.now
+        var answered = 0
+        var slowest: Duration = .zero
+        while ContinuousClock.now - start < .milliseconds(2500) {
+          let sent = ContinuousClock.now
+          raw.session.submitPing()
+          try await raw.flush()
+          answered += 1
+          try await raw.read(until: { Raw.pingAcks($0) >= answered })
+          slowest = max(slowest, ContinuousClock.now - sent)
+        }
+        // A machine so busy that a round trip took half the keepalive time may leave the server
+        // a second without reads; otherwise it must not have pinged.
+        if slowest < .milliseconds(500) {
+          #expect(Raw.pings(raw.events) == 0, "the server pinged a connection that kept sending")
+        }
+        // Quiet now: the server's PING comes one keepalive time after its last read.
+        let before = Raw.pings(raw.events)
+        let quietSince = ContinuousClock.now
+        try await raw.read(until: { Raw.pings($0) > before })
+        #expect(Raw.pings(raw.events) == before + 1)
+        #expect(ContinuousClock.now - quietSince >= .milliseconds(500))
+        #expect(!raw.isClosed)
+        await raw.close()
+      }
+    }
+  }
+
+  // MARK: Client PING policing
+
+  @Test("client PINGs: the third too early gets GOAWAY ENHANCE_YOUR_CALM (too_many_pings); the server keeps serving")
+  func tooManyPings() async throws {
+    // Defaults: without open streams, one PING per two hours.
+    try await withTestServer(services: [ProbeService()]) { _, port in
+      try await Raw.with(port: port) { raw in
+        for _ in 0..<4 { raw.session.submitPing() }
+        try await raw.flush()
+        try await raw.readUntilClosed()
+        #expect(raw.isClosed)
+        let goAways = raw.events.compactMap { event -> (UInt32, String)? in
+          if case .goAway(_, let code, let debugData) = event { return (code, debugData) }
+          return nil
+        }
+        #expect(goAways.count == 1)
+        #expect(goAways.first?.0 == HTTP2ErrorCode.enhanceYourCalm)
+        #expect(goAways.first?.1 == "too_many_pings")
+        // The first PING is allowed, the next two are strikes: three ACKs came before the GOAWAY.
+        #expect(Raw.pingAcks(raw.events) >= 3)
+      }
+      #expect(try await echoRoundTrip(port: port) == [1, 2, 3])
+    }
+  }
+
+  @Test("client PINGs: two early ones are tolerated, and a response clears the strikes")
+  func pingStrikesClearedByResponse() async throws {
+    try await withTestServer(services: [ProbeService()]) { _, port in
+      try await Raw.with(port: port) { raw in
+        for _ in 0..<3 { raw.session.submitPing() }
+        try await raw.flush()
+        try await raw.read(until: { Raw.pingAcks($0) >= 3 })
+        // A call: its response HEADERS and DATA clear the two strikes.
+        let id = raw.openStream(headers: Raw.grpcHeaders(path: "/probe.Probe/Echo"))
+        raw.sendData(id, [0, 0, 0, 0, 3, 1, 2, 3], end: true)
+        try await raw.flush()
+        try await raw.read(until: { Raw.closed($0, stream: id) != nil })
+        #expect(Raw.payload(raw.events, stream: id) == [0, 0, 0, 0, 3, 1, 2, 3])
+        // Three more: the first of them is allowed again, two strikes, still no GOAWAY.
+        for _ in 0..<3 { raw.session.submitPing() }
+        try await raw.flush()
+        try await raw.read(until: { Raw.pingAcks($0) >= 6 })
+        #expect(Raw.goAways(raw.events) == 0)
+        #expect(!raw.isClosed)
+        await raw.close()
+      }
+    }
+  }
+
+  @Test("client keepalive: after GOAWAY too_many_pings the client doubles its keepalive time and reconnects")
+  func clientBacksOffAfterTooManyPings() async throws {
+    // The server's defaults allow one PING per two hours on a connection without calls, so a
+    // client pinging every 100 ms between calls is sent away after its fourth PING.
+    try await withTestServer(services: [ProbeService()]) { _, port in
+      var config = NGHTTP2ClientTransport.Config.defaults
+      config.connection.keepalive = .init(time: .milliseconds(100), timeout: .seconds(5))
+      let transport = try NGHTTP2ClientTransport(target: .init(host: "127.0.0.1", port: port), config: config)
+      let client = GRPCClient(transport: transport)
+      try await withThrowingDiscardingTaskGroup { group in
+        group.addTask { try await client.runConnections() }
+        // On a machine busy enough that this call outlasts four PINGs, the GOAWAY ends it.
+        _ = try? await echoCall(client)
+        // Probing (bounded by the suite's time limit): the GOAWAY comes some 400 ms after the call.
+        while transport.currentKeepaliveTime == .milliseconds(100) {
+          try await Task.sleep(for: .milliseconds(10))
+        }
+        #expect(transport.currentKeepaliveTime.map { $0 >= .milliseconds(200) } == true)
+        // The server sent that connection away: the next calls get a new one. (Each GOAWAY doubles
+        // the time again, so on a very busy machine a call soon fits between PINGs.)
+        var echoed: [UInt8]?
+        while echoed == nil { echoed = try? await echoCall(client) }
+        #expect(echoed == [1, 2, 3])
+        client.beginGracefulShutdown()
+      }
+    }
+  }
+
   @Test("server maxIdleTime: an idle connection gets GOAWAY and is closed; one with an open stream is not")
   func serverIdleTimeout() async throws {
     var config = NGHTTP2ServerTransport.Config.defaults

@@ -158,6 +158,11 @@ final class RawHTTP2Connection {
     Self.count(events) { if case .ping = $0 { true } else { false } }
   }
 
+  /// ACKs of the PINGs this peer sent.
+  static func pingAcks(_ events: [NGHTTP2Session.Event]) -> Int {
+    Self.count(events) { if case .pingAck = $0 { true } else { false } }
+  }
+
   static func goAways(_ events: [NGHTTP2Session.Event]) -> Int {
     Self.count(events) { if case .goAway = $0 { true } else { false } }
   }
