@@ -37,6 +37,9 @@ public final class NGHTTP2ClientTransport: ClientTransport, Sendable {
   /// The keepalive time of new connections: the configured one, doubled each time a server
   /// closes a connection for too many PINGs (as gRPC clients do).
   private let keepaliveTime: NIOLockedValueBox<Duration?>
+  /// The channel of the connection attempt under way, closed by a shutdown so that it does not
+  /// run on to its connect timeout; `shutDown` bars attempts that start afterwards.
+  private let attempt = NIOLockedValueBox<(channel: (any Channel)?, shutDown: Bool)>((nil, false))
 
   public let retryThrottle: RetryThrottle?
 
@@ -83,6 +86,12 @@ public final class NGHTTP2ClientTransport: ClientTransport, Sendable {
       return (true, nil)
     }
     guard first else { return }
+    let attempt = self.attempt.withLockedValue { attempt in
+      attempt.shutDown = true
+      defer { attempt.channel = nil }
+      return attempt.channel
+    }
+    attempt?.close(promise: nil)
     if let current {
       current.channel.eventLoop.execute { current.handler.value.beginGracefulShutdown() }
     }
@@ -246,6 +255,15 @@ public final class NGHTTP2ClientTransport: ClientTransport, Sendable {
         .connectTimeout(TimeAmount(config.connectTimeout))
         .channelInitializer { [weak self] channel in
           channel.eventLoop.makeCompletedFuture {
+            let shutDown = self?.attempt.withLockedValue { attempt in
+              if !attempt.shutDown { attempt.channel = channel }
+              return attempt.shutDown
+            }
+            if shutDown ?? true { throw ConnectionError(reason: "the client transport is shut down") }
+            let attempt = self?.attempt
+            channel.closeFuture.whenComplete { _ in
+              attempt?.withLockedValue { if $0.channel === channel { $0.channel = nil } }
+            }
             if let sslContext {
               let hostname = serverHostname.first?.isNumber == true ? nil : serverHostname
               try channel.pipeline.syncOperations.addHandler(
@@ -280,7 +298,10 @@ public final class NGHTTP2ClientTransport: ClientTransport, Sendable {
       throw error
     }
     do {
-      return Connection(channel: channel, handler: try await established.futureResult.get())
+      let handler = try await established.futureResult.get()
+      // Established: from now on a shutdown closes it gracefully, as the current connection.
+      self.attempt.withLockedValue { if $0.channel === channel { $0.channel = nil } }
+      return Connection(channel: channel, handler: handler)
     } catch {
       channel.close(promise: nil)
       throw error

@@ -288,6 +288,31 @@ struct ConnectionManagementTests {
     try await listener.stop()
   }
 
+  @Test("shutdown ends a connection attempt under way instead of waiting out its connect timeout")
+  func shutdownCancelsConnectionAttempt() async throws {
+    // Accepts TCP, never sends SETTINGS: the attempt would wait the whole connect timeout.
+    let listener = try await ScriptedListener.start(.silent)
+    var config = NGHTTP2ClientTransport.Config.defaults
+    config.connectTimeout = .seconds(40)
+    let transport = try NGHTTP2ClientTransport(target: .init(host: "127.0.0.1", port: listener.port), config: config)
+    let client = GRPCClient(transport: transport)
+    let start = ContinuousClock.now
+    try await withThrowingTaskGroup(of: Void.self) { group in
+      group.addTask { try await client.runConnections() }
+      group.addTask {
+        let error = await #expect(throws: RPCError.self) { try await echoCall(client) }
+        #expect(error?.code == .unavailable)
+      }
+      // Probing (bounded by the suite's time limit) until the attempt has reached the listener.
+      while listener.acceptTimes.isEmpty { try await Task.sleep(for: .milliseconds(10)) }
+      client.beginGracefulShutdown()
+      try await group.waitForAll()
+    }
+    // Well before the 40 s connect timeout (and the suite's 1 min limit).
+    #expect(ContinuousClock.now - start < .seconds(10))
+    try await listener.stop()
+  }
+
   @Test("client keepalive: a server that goes silent mid-call fails the in-flight call with UNAVAILABLE")
   func clientKeepaliveDeadServerInFlight() async throws {
     let listener = try await ScriptedListener.start(.sendThenSilent(ScriptedListener.emptySettingsFrame))
