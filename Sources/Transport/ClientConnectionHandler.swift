@@ -263,7 +263,8 @@ final class ClientConnectionHandler: ChannelInboundHandler {
           scheme: self.scheme,
           userAgent: self.configuration.userAgent,
           requestEncoding: MessageEncoding(compression ?? self.configuration.compression.algorithm),
-          acceptedEncodings: MessageEncoding.enabled(in: self.configuration.compression.enabledAlgorithms)
+          acceptedEncodings: MessageEncoding.enabled(in: self.configuration.compression.enabledAlgorithms),
+          minimumCompressedSize: self.configuration.compression.minimumMessageSize
         )
       ),
       inbound: StreamInbound<ResponsePart>(

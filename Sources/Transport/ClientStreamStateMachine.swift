@@ -14,6 +14,8 @@ struct ClientStreamStateMachine {
     var requestEncoding: MessageEncoding? = nil
     /// Response encodings accepted besides identity.
     var acceptedEncodings: [MessageEncoding] = []
+    /// Smaller request messages are sent uncompressed.
+    var minimumCompressedSize = 0
   }
 
   private enum State {
@@ -62,7 +64,7 @@ struct ClientStreamStateMachine {
 
   /// Frames a request message, compressed if the call has an encoding.
   func frameRequest(_ message: [UInt8], into buffer: inout ByteBuffer) {
-    if let encoding = self.configuration.requestEncoding {
+    if let encoding = self.configuration.requestEncoding, message.count >= self.configuration.minimumCompressedSize {
       GRPCMessageFramer.frame(encoding.compress(message), compressed: true, into: &buffer)
     } else {
       GRPCMessageFramer.frame(message, into: &buffer)

@@ -69,6 +69,9 @@ extension NGHTTP2ClientTransport {
       /// Response encodings accepted besides identity (sent in `grpc-accept-encoding`).
       /// Compressed responses are decompressed up to `rpc.maxResponsePayloadSize`.
       public var enabledAlgorithms: CompressionAlgorithmSet
+      /// Request messages smaller than this many bytes go out uncompressed (gRPC flags each
+      /// message). 0: compress all.
+      public var minimumMessageSize: Int = 0
 
       public static var defaults: Self { Self(algorithm: .none, enabledAlgorithms: [.gzip, .deflate]) }
     }

@@ -46,6 +46,9 @@ extension NGHTTP2ServerTransport {
       /// Compress response messages with this when the request's `grpc-accept-encoding` lists
       /// it; `.none`: never compress.
       public var responseAlgorithm: CompressionAlgorithm
+      /// Response messages smaller than this many bytes go out uncompressed (gRPC flags each
+      /// message), where gzip's 18 bytes of framing outweigh what it saves. 0: compress all.
+      public var minimumMessageSize: Int = 0
 
       public static var defaults: Self { Self(enabledAlgorithms: [.gzip, .deflate], responseAlgorithm: .none) }
     }

@@ -189,7 +189,8 @@ final class ServerConnectionHandler: ChannelInboundHandler {
       configuration: .init(
         maxMessageSize: self.configuration.rpc.maxRequestPayloadSize,
         acceptedEncodings: MessageEncoding.enabled(in: self.configuration.compression.enabledAlgorithms),
-        responseEncoding: MessageEncoding(self.configuration.compression.responseAlgorithm)
+        responseEncoding: MessageEncoding(self.configuration.compression.responseAlgorithm),
+        minimumCompressedSize: self.configuration.compression.minimumMessageSize
       )
     )
     switch machine.receiveRequestHeaders(headers) {

@@ -11,6 +11,8 @@ struct ServerStreamStateMachine {
     var acceptedEncodings: [MessageEncoding] = []
     /// The encoding for responses when the client accepts it; `nil`: identity.
     var responseEncoding: MessageEncoding?
+    /// Smaller response messages are sent uncompressed.
+    var minimumCompressedSize = 0
   }
 
   enum HeadersAction: Equatable {
@@ -198,7 +200,7 @@ struct ServerStreamStateMachine {
   /// (no headers yet or closed).
   mutating func sendMessage(_ message: [UInt8], into buffer: inout ByteBuffer) -> Bool {
     guard case .open(true) = self.state else { return false }
-    if let encoding = self.responseEncoding {
+    if let encoding = self.responseEncoding, message.count >= self.configuration.minimumCompressedSize {
       GRPCMessageFramer.frame(encoding.compress(message), compressed: true, into: &buffer)
     } else {
       GRPCMessageFramer.frame(message, into: &buffer)

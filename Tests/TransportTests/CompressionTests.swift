@@ -138,6 +138,58 @@ struct CompressionTests {
     }
   }
 
+  @Test("minimumMessageSize: smaller responses go out uncompressed on a gzip stream, larger ones compressed")
+  func serverCompressionThreshold() async throws {
+    var config = NGHTTP2ServerTransport.Config.defaults
+    config.compression.responseAlgorithm = .gzip
+    config.compression.minimumMessageSize = 100
+    try await withTestServer(services: [ProbeService()], config: config) { _, port in
+      for size in [99, 100] {
+        let message = [UInt8](repeating: 7, count: size)
+        let events = try await Raw.exchange(
+          port: port,
+          headers: Raw.grpcHeaders + [("grpc-accept-encoding", "identity, gzip")],
+          data: [0, 0, 0, 0, UInt8(size)] + message
+        )
+        let blocks = Raw.headers(events, stream: 1)
+        #expect(Raw.value("grpc-status", in: blocks) == "0")
+        #expect(Raw.value("grpc-encoding", in: blocks) == "gzip")
+        let frame = Raw.payload(events, stream: 1)
+        if size < 100 {
+          #expect(frame == [0, 0, 0, 0, UInt8(size)] + message)
+        } else {
+          #expect(frame.first == 1)
+          #expect(try MessageEncoding.gzip.decompress(Array(frame.dropFirst(5)), limit: 1 << 20) == message)
+        }
+      }
+    }
+  }
+
+  @Test("minimumMessageSize on the client: smaller requests framed uncompressed, larger compressed; the server reads both")
+  func clientCompressionThreshold() async throws {
+    let machine = ClientStreamStateMachine(
+      configuration: .init(
+        maxMessageSize: 1 << 20, authority: "localhost", scheme: "http", userAgent: "test",
+        requestEncoding: .gzip, minimumCompressedSize: 100))
+    for size in [99, 100] {
+      var buffer = ByteBuffer()
+      machine.frameRequest([UInt8](repeating: 7, count: size), into: &buffer)
+      #expect(buffer.getInteger(at: 0, as: UInt8.self) == (size < 100 ? 0 : 1))
+    }
+    try await withTestServer(services: [ProbeService()]) { _, port in
+      var config = NGHTTP2ClientTransport.Config.defaults
+      config.compression.algorithm = .gzip
+      config.compression.minimumMessageSize = 100
+      try await withTestClient(port: port, config: config) { client in
+        for size in [99, 100] {
+          let message = [UInt8](repeating: 7, count: size)
+          let echoed = try await echoCall(client, message)
+          #expect(echoed == message)
+        }
+      }
+    }
+  }
+
   @Test("our client sends gzip (config) and deflate (per call) and reads compressed responses")
   func clientCompresses() async throws {
     var serverConfig = NGHTTP2ServerTransport.Config.defaults
