@@ -26,12 +26,10 @@ must be accepted and every event processed, or the run fails.
 
 import argparse
 import concurrent.futures
-import json
 import os
 import pathlib
 import resource
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -65,42 +63,12 @@ class BenchError(RuntimeError):
 # --------------------------------------------------------------------------- the stack
 
 
-class Server:
-    """`courier <name>` with its JSON log in a file (at this load it logs a line per call, too much
-    for a pipe read by this process); ready when the log has the "listening" line."""
-
-    def __init__(self, bin_dir, name, env, directory):
-        self.name = name
-        self.directory = pathlib.Path(directory)
-        self.directory.mkdir(parents=True, exist_ok=True)
-        self.log = self.directory / f"{name}.log"
-        self.process = subprocess.Popen([str(bin_dir / "courier"), name], env={**os.environ, **env}, cwd=self.directory,
-                                        stdout=open(self.log, "wb"), stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        self.ports = {}
-        stack.wait_for(self._listening, f"courier {name}", timeout=180, process=self.process, log=self.log)
-
-    def _listening(self):
-        with open(self.log, "rb") as f:
-            for raw in f:
-                try:
-                    entry = json.loads(raw)
-                except ValueError:
-                    continue
-                if entry.get("message") == "listening" and "grpc_port" in entry:
-                    self.ports = {"grpc": int(entry["grpc_port"]), "http": int(entry["http_port"])}
-                    return True
-        return False
-
-    @property
-    def http(self):
-        return f"http://127.0.0.1:{self.ports['http']}"
-
-    @property
-    def grpc(self):
-        return f"127.0.0.1:{self.ports['grpc']}"
-
-    def stop(self):
-        stack.stop_process(self.process)
+def start_service(bin_dir, name, env, directory, servers):
+    """`courier <name>` from BIN_DIR, listed in `servers` (so it is stopped whatever happens) and
+    started. It writes its JSON log straight to a file: at this load it logs a line per call."""
+    service = stack.Service(name, env, directory, executable=str(bin_dir / "courier"), straight_to_file=True)
+    servers.append(service)
+    return service.start(timeout=180)
 
 
 def start_postgres(durable):
@@ -344,7 +312,7 @@ def main(argv):
         pg.prepare_courier_database("iris_db")
         tansu = stack.Tansu(scratch / "tansu").start()
         iris_grpc_port = stack.free_port()
-        asgardian = Server(args.bin_dir, "asgardian", {
+        asgardian = start_service(args.bin_dir, "asgardian", {
             "ASGARDIAN_DATABASE_URL": pg.url(user="asgardian", database="courier"),
             "ASGARDIAN_GRPC_PORT": "0", "ASGARDIAN_HTTP_PORT": "0",
             "ASGARDIAN_BOOTSTRAP_ADMIN_EMAIL": ADMIN_EMAIL, "ASGARDIAN_BOOTSTRAP_ADMIN_PASSWORD": ADMIN_PASSWORD,
@@ -352,17 +320,15 @@ def main(argv):
             "ASGARDIAN_SCRYPT_LOG_N": "12",  # set-up speed only; the measured path checks no passwords
             "COURIER_KAFKA_BOOTSTRAP": tansu.bootstrap,
             "COURIER_IRIS_ADDRESS": f"127.0.0.1:{iris_grpc_port}",
-        }, scratch / "asgardian")
-        servers.append(asgardian)
-        iris = Server(args.bin_dir, "iris", {
+        }, scratch / "asgardian", servers)
+        iris = start_service(args.bin_dir, "iris", {
             "IRIS_DATABASE_URL": pg.url(user="iris", database="iris_db"),
             "IRIS_GRPC_PORT": str(iris_grpc_port), "IRIS_HTTP_PORT": "0",
             "IRIS_VAPID_KEY_FILE": str(scratch / "iris-vapid"),
             "IRIS_MAIL_TRANSPORT": "maildrop", "IRIS_MAIL_DROP_DIR": str(scratch / "mail-drop"),
             "COURIER_IDENTITY_ADDRESS": asgardian.grpc,
-        }, scratch / "iris")
-        servers.append(iris)
-        hermes = Server(args.bin_dir, "hermes", {
+        }, scratch / "iris", servers)
+        hermes = start_service(args.bin_dir, "hermes", {
             "HERMES_DATABASE_URL": pg.url(user="hermes", database="courier"),
             "HERMES_GRPC_PORT": "0", "HERMES_HTTP_PORT": "0",
             "HERMES_MAIL_INTERVAL": "1h",  # throttled as in production: one mail per payload here, a push per fix
@@ -371,8 +337,7 @@ def main(argv):
             "COURIER_KAFKA_BOOTSTRAP": tansu.bootstrap,
             "COURIER_IRIS_ADDRESS": iris.grpc,
             "COURIER_IDENTITY_ADDRESS": asgardian.grpc,
-        }, scratch / "hermes")
-        servers.append(hermes)
+        }, scratch / "hermes", servers)
 
         settings = pg.psql("SELECT string_agg(name || '=' || setting, ' ' ORDER BY name) FROM pg_settings "
                            "WHERE name IN ('fsync', 'synchronous_commit')").strip()

@@ -265,10 +265,15 @@ def stop_process(process, timeout=20.0):
 
 class Service:
     """A Courier service process (`courier <name>`). Its stdout is JSON log lines, kept in a file and
-    scanned for the "listening" line that carries the bound ports."""
+    scanned for the "listening" line that carries the bound ports.
 
-    def __init__(self, name, env, directory, executable=None, log_name=None):
+    By default a thread of this process reads the log and keeps its lines (`logs()`). With
+    `straight_to_file` the service writes the file itself and `logs()` reads it: for loads that log
+    a line per call, more than is worth passing through this process."""
+
+    def __init__(self, name, env, directory, executable=None, log_name=None, straight_to_file=False):
         self.name = name
+        self.straight_to_file = straight_to_file
         self.env = dict(env)
         self.directory = pathlib.Path(directory).resolve()
         self.executable = executable or str(swift_bin_dir() / "courier")
@@ -282,6 +287,13 @@ class Service:
     def start(self, timeout=90.0):
         self.directory.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, **self.env}
+        if self.straight_to_file:
+            with open(self.log, "ab") as log:
+                self.process = subprocess.Popen([self.executable, self.name], env=env, cwd=self.directory,
+                                                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+            wait_for(self._listening_in_file, f"courier {self.name}", timeout=timeout, process=self.process,
+                     log=self.log)
+            return self
         self.process = subprocess.Popen([self.executable, self.name], env=env, cwd=self.directory,
                                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         ready = threading.Event()
@@ -297,15 +309,24 @@ class Service:
                         entry = json.loads(line)
                     except ValueError:
                         continue
-                    if entry.get("message") == "listening" and "grpc_port" in entry:
-                        self.grpc_port = int(entry["grpc_port"])
-                        self.http_port = int(entry["http_port"])
+                    if self._take_ports(entry):
                         ready.set()
 
         self._reader = threading.Thread(target=read, daemon=True)
         self._reader.start()
         wait_for(ready.is_set, f"courier {self.name}", timeout=timeout, process=self.process, log=self.log)
         return self
+
+    def _take_ports(self, entry):
+        """Whether `entry` is the "listening" line; its ports are kept."""
+        if entry.get("message") != "listening" or "grpc_port" not in entry:
+            return False
+        self.grpc_port = int(entry["grpc_port"])
+        self.http_port = int(entry["http_port"])
+        return True
+
+    def _listening_in_file(self):
+        return any(self._take_ports(entry) for entry in self.logs())
 
     @property
     def http(self):
@@ -318,7 +339,12 @@ class Service:
     def logs(self):
         """The parsed JSON log lines so far."""
         out = []
-        for line in list(self.lines):
+        if self.straight_to_file:
+            with open(self.log, "rb") as log:
+                lines = [raw.decode("utf-8", "replace") for raw in log]
+        else:
+            lines = list(self.lines)
+        for line in lines:
             try:
                 out.append(json.loads(line))
             except ValueError:
