@@ -32,9 +32,15 @@ enum MessageEncoding: String, CaseIterable, Sendable {
     }
   }
 
-  /// The `grpc-accept-encoding` value for these encodings: `gzip,deflate,identity`, say.
+  /// The `grpc-accept-encoding` value for these encodings, in the stable order and identity last:
+  /// `gzip,deflate,identity`, say. Literals: every response carries one.
   static func acceptEncoding(_ encodings: [MessageEncoding]) -> String {
-    (encodings.map(\.rawValue) + ["identity"]).joined(separator: ",")
+    switch (encodings.contains(.gzip), encodings.contains(.deflate)) {
+    case (true, true): "gzip,deflate,identity"
+    case (true, false): "gzip,identity"
+    case (false, true): "deflate,identity"
+    case (false, false): "identity"
+    }
   }
 
   /// zlib's window bits: 15 for the zlib format, plus 16 for a gzip wrapper.

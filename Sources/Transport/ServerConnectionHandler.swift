@@ -58,12 +58,21 @@ final class ServerConnectionHandler: ChannelInboundHandler {
   private var lastPermittedPing: NIODeadline?
   private var pingStrikes = 0
 
+  /// What every stream's state machine is configured with, worked out once per connection.
+  private let streamConfiguration: ServerStreamStateMachine.Configuration
+
   init(
     configuration: NGHTTP2ServerTransport.Config,
     accept: @escaping @Sendable (AcceptedStream) -> Void
   ) {
     self.configuration = configuration
     self.accept = accept
+    self.streamConfiguration = .init(
+      maxMessageSize: configuration.rpc.maxRequestPayloadSize,
+      acceptedEncodings: MessageEncoding.enabled(in: configuration.compression.enabledAlgorithms),
+      responseEncoding: MessageEncoding(configuration.compression.responseAlgorithm),
+      minimumCompressedSize: configuration.compression.minimumMessageSize
+    )
   }
 
   // MARK: Channel events
@@ -185,14 +194,7 @@ final class ServerConnectionHandler: ChannelInboundHandler {
       self.session.submitReset(streamID: streamID, errorCode: HTTP2ErrorCode.refusedStream)
       return
     }
-    var machine = ServerStreamStateMachine(
-      configuration: .init(
-        maxMessageSize: self.configuration.rpc.maxRequestPayloadSize,
-        acceptedEncodings: MessageEncoding.enabled(in: self.configuration.compression.enabledAlgorithms),
-        responseEncoding: MessageEncoding(self.configuration.compression.responseAlgorithm),
-        minimumCompressedSize: self.configuration.compression.minimumMessageSize
-      )
-    )
+    var machine = ServerStreamStateMachine(configuration: self.streamConfiguration)
     switch machine.receiveRequestHeaders(headers) {
     case .reject(let fields):
       self.session.submitResponse(streamID: streamID, headers: fields.headerBlock, endStream: true)
