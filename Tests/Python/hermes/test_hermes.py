@@ -27,7 +27,6 @@ import pathlib
 import subprocess
 import sys
 import tempfile
-import time
 import uuid
 
 import boto3
@@ -42,6 +41,7 @@ sys.path.insert(0, str(HERE.parent / "support"))
 import courier_protos  # noqa: E402
 import osmand  # noqa: E402
 import courier_stack as stack  # noqa: E402
+from courier_fixtures import Helper, eventually  # noqa: E402
 
 PYTHON = sys.executable
 SUPPORT = HERE.parent / "support"
@@ -52,39 +52,6 @@ PASSWORD = "a long and secret pass phrase"
 S3_BUCKET = "courier-receipts"
 TRACKING_URL = "https://courier.test/app/tracking"
 CHANGED_LOCATION = "%DeliveryPayloadChangedLocation"
-
-
-def eventually(check, what, timeout=WAIT, detail=None):
-    """Polls `check()` until it returns a truthy value, which it returns; on timeout the failure
-    quotes `detail()` (what was there instead)."""
-    deadline = time.monotonic() + timeout
-    delay = 0.02
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}" + (f"\n{detail()}" if detail else ""))
-        time.sleep(delay)
-        delay = min(delay * 2, 0.25)
-
-
-class Helper:
-    """A helper server script that prints `listening <port> ...` when ready."""
-
-    def __init__(self, argv, name, directory):
-        self.name = name
-        self.log = directory / f"{name}.log"
-        self.process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=open(self.log, "wb"), text=True)
-        line = self.process.stdout.readline().split()
-        if not line or line[0] != "listening":
-            stack.stop_process(self.process)
-            pytest.fail(f"{name} did not start: {line}{stack.tail(self.log)}")
-        self.port = int(line[1])
-        self.extra = line[2:]
-
-    def stop(self):
-        stack.stop_process(self.process)
 
 
 def rfc3339(moment):

@@ -37,8 +37,9 @@ __all__ = [
 ]
 
 
-def eventually(check, what, timeout=WAIT):
-    """Polls `check()` until it returns a truthy value, which it returns."""
+def eventually(check, what, timeout=WAIT, detail=None):
+    """Polls `check()` until it returns a truthy value, which it returns. On timeout the failure
+    says `what`, and what `detail()` returns if given."""
     deadline = time.monotonic() + timeout
     delay = 0.02
     while True:
@@ -46,7 +47,7 @@ def eventually(check, what, timeout=WAIT):
         if value:
             return value
         if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
+            pytest.fail(f"timed out waiting for {what}" + (f"\n{detail()}" if detail else ""))
         time.sleep(delay)
         delay = min(delay * 2, 0.25)
 
