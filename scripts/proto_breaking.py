@@ -66,11 +66,14 @@ from typing import NoReturn
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from proto_lint import (  # noqa: E402  (scripts/ holds the lint; its protoc helpers are shared)
     LintError,
+    add_protoc_arguments,
     decode_event,
     decode_http,
     extension_bytes,
     find_protoc,
     find_well_known_types,
+    print_rules,
+    protobuf_missing,
 )
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -584,25 +587,19 @@ def main(argv: list[str] | None = None) -> int:
     base = parser.add_mutually_exclusive_group()
     base.add_argument("--against", metavar="REV", help="compare with the root's folder at this revision or tag")
     base.add_argument("--against-dir", metavar="DIR", type=Path, help="compare with the .proto files under this folder")
-    parser.add_argument("--protoc", help="the protoc to run (default: protoc on PATH)")
-    parser.add_argument("--system-include", action="append", help="where to look for the well-known types (repeatable; default: protoc's ../include, /usr/include, /usr/local/include)")
-    parser.add_argument("--rules", action="store_true", help="print the rules and exit")
+    add_protoc_arguments(parser)
     args = parser.parse_args(argv)
 
     if args.rules:
-        width = max(map(len, RULES))
-        for rule_id, text in RULES.items():
-            print(f"{rule_id:<{width}}  {text}")
+        print_rules(RULES)
         return 0
     root = args.root.resolve()
     if not root.is_dir():
         fail(f"--root {args.root} is not a directory")
     if args.against_dir is not None and not args.against_dir.is_dir():
         fail(f"--against-dir {args.against_dir} is not a directory")
-    try:
-        from google.protobuf import descriptor_pb2  # noqa: F401
-    except ImportError:
-        fail(f"the Python package protobuf is missing from {sys.executable}; run scripts/setup.sh (it fills .venv from scripts/requirements.txt)")
+    if missing := protobuf_missing():
+        fail(missing)
 
     with tempfile.TemporaryDirectory(prefix="proto_breaking-base.") as scratch:
         try:

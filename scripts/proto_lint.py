@@ -657,19 +657,38 @@ def fail(message: str) -> NoReturn:
     sys.exit(2)
 
 
+def add_protoc_arguments(parser: argparse.ArgumentParser) -> None:
+    """--protoc, --system-include and --rules, which both contract tools (this one and
+    proto_breaking.py) take."""
+    parser.add_argument("--protoc", help="the protoc to run (default: protoc on PATH)")
+    parser.add_argument("--system-include", action="append", help="where to look for the well-known types (repeatable; default: protoc's ../include, /usr/include, /usr/local/include)")
+    parser.add_argument("--rules", action="store_true", help="print the rules and exit")
+
+
+def print_rules(rules: dict[str, str]) -> None:
+    width = max(map(len, rules))
+    for rule_id, text in rules.items():
+        print(f"{rule_id:<{width}}  {text}")
+
+
+def protobuf_missing() -> str | None:
+    """Why the tools cannot run when the protobuf package is missing, or None when it is there."""
+    try:
+        from google.protobuf import descriptor_pb2  # noqa: F401
+    except ImportError:
+        return f"the Python package protobuf is missing from {sys.executable}; run scripts/setup.sh (it fills .venv from scripts/requirements.txt)"
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Lint Courier's .proto contracts (see --rules).")
     parser.add_argument("--root", type=Path, default=REPO_ROOT / "proto", help="the tree to lint: every .proto under it (default: <repo>/proto)")
     parser.add_argument("--include", type=Path, action="append", default=[], help="an extra import path (repeatable); its files are not linted")
-    parser.add_argument("--protoc", help="the protoc to run (default: protoc on PATH)")
-    parser.add_argument("--system-include", action="append", help="where to look for the well-known types (repeatable; default: protoc's ../include, /usr/include, /usr/local/include)")
-    parser.add_argument("--rules", action="store_true", help="print the rules and exit")
+    add_protoc_arguments(parser)
     args = parser.parse_args(argv)
 
     if args.rules:
-        width = max(map(len, RULES))
-        for rule_id, text in RULES.items():
-            print(f"{rule_id:<{width}}  {text}")
+        print_rules(RULES)
         return 0
 
     root = args.root.resolve()
@@ -678,10 +697,8 @@ def main(argv: list[str] | None = None) -> int:
     for include in args.include:
         if not include.is_dir():
             fail(f"--include {include} is not a directory")
-    try:
-        from google.protobuf import descriptor_pb2  # noqa: F401
-    except ImportError:
-        fail(f"the Python package protobuf is missing from {sys.executable}; run scripts/setup.sh (it fills .venv from scripts/requirements.txt)")
+    if missing := protobuf_missing():
+        fail(missing)
     try:
         protoc = find_protoc(args.protoc)
         wkt = find_well_known_types(protoc, args.system_include)
