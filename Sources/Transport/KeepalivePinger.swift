@@ -13,9 +13,8 @@ final class KeepalivePinger {
   private let timedOut: () -> Void
   private var lastRead = NIODeadline.now()
   private var timer: Scheduled<Void>?
-  /// The number of the PING awaiting its ACK, if any; a timeout only acts on its own PING.
-  private var outstanding: Int?
-  private var sent = 0
+  /// The timeout of the PING awaiting its ACK; cancelled by the ACK.
+  private var unanswered: Scheduled<Void>?
   private var stopped = false
 
   init(
@@ -42,13 +41,16 @@ final class KeepalivePinger {
 
   /// The peer acknowledged a PING.
   func acknowledged() {
-    self.outstanding = nil
+    self.unanswered?.cancel()
+    self.unanswered = nil
   }
 
   func stop() {
     self.stopped = true
     self.timer?.cancel()
     self.timer = nil
+    self.unanswered?.cancel()
+    self.unanswered = nil
   }
 
   private func arm(in delay: TimeAmount) {
@@ -63,13 +65,12 @@ final class KeepalivePinger {
       self.arm(in: time - quiet)
       return
     }
-    if self.outstanding == nil {
-      self.sent += 1
-      let number = self.sent
-      self.outstanding = number
+    if self.unanswered == nil {
       self.ping()
-      self.eventLoop.assumeIsolated().scheduleTask(in: TimeAmount(self.keepalive.timeout)) { [weak self] in
-        guard let self, !self.stopped, self.outstanding == number else { return }
+      self.unanswered = self.eventLoop.assumeIsolated().scheduleTask(in: TimeAmount(self.keepalive.timeout)) {
+        [weak self] in
+        guard let self, !self.stopped else { return }
+        self.unanswered = nil
         self.timedOut()
       }
     }
