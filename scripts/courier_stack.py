@@ -287,15 +287,18 @@ class Service:
     def start(self, timeout=90.0):
         self.directory.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, **self.env}
+        log = open(self.log, "ab") if self.straight_to_file else None
+        try:
+            self.process = subprocess.Popen([self.executable, self.name], env=env, cwd=self.directory,
+                                            stdout=log or subprocess.PIPE, stderr=subprocess.STDOUT,
+                                            stdin=subprocess.DEVNULL)
+        finally:
+            if log is not None:
+                log.close()  # the service holds its own descriptor
         if self.straight_to_file:
-            with open(self.log, "ab") as log:
-                self.process = subprocess.Popen([self.executable, self.name], env=env, cwd=self.directory,
-                                                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
             wait_for(self._listening_in_file, f"courier {self.name}", timeout=timeout, process=self.process,
                      log=self.log)
             return self
-        self.process = subprocess.Popen([self.executable, self.name], env=env, cwd=self.directory,
-                                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         ready = threading.Event()
 
         def read():
