@@ -82,12 +82,16 @@ struct ConnectionManagementTests {
         if slowest < .milliseconds(500) {
           #expect(Raw.pings(raw.events) == 0, "the server pinged a connection that kept sending")
         }
-        // Quiet now: the server's PING comes one keepalive time after its last read.
+        // Quiet now: the server's PING comes one keepalive time after its last read. (On a
+        // machine that busy, a PING the server sent during a slow round trip may still be on its
+        // way, and arrive at once.)
         let before = Raw.pings(raw.events)
         let quietSince = ContinuousClock.now
         try await raw.read(until: { Raw.pings($0) > before })
         #expect(Raw.pings(raw.events) == before + 1)
-        #expect(ContinuousClock.now - quietSince >= .milliseconds(500))
+        if slowest < .milliseconds(500) {
+          #expect(ContinuousClock.now - quietSince >= .milliseconds(500))
+        }
         #expect(!raw.isClosed)
         await raw.close()
       }
