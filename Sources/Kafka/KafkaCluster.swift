@@ -3,7 +3,9 @@ import NIOPosix
 
 /// The client's view of the cluster: one connection per broker (opened lazily, reopened after a
 /// broker restart), the brokers' API versions checked on connect, and a metadata cache that is
-/// refreshed when a leader moves.
+/// refreshed when a leader moves and whenever a connection to a node is reopened: the broker
+/// behind it may be a new one that lacks topics the cache still lists, and a produce to such a
+/// topic can be acknowledged and dropped.
 actor KafkaCluster {
     struct TopicInfo: Sendable {
         var partitions: [Int32: Int32]  // partition -> leader node
@@ -17,6 +19,8 @@ actor KafkaCluster {
     private var bootstrap: KafkaConnection?
     private var brokers: [Int32: MetadataResponse.Broker] = [:]
     private var topics: [String: TopicInfo] = [:]
+    /// Nodes this client has had a connection to: opening another one is a reconnect.
+    private var connectedNodes: Set<Int32> = []
     private var isClosed = false
 
     init(configuration: KafkaConfiguration, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) {
@@ -76,13 +80,40 @@ actor KafkaCluster {
         guard let broker = brokers[node] else {
             throw KafkaError.connectionFailed(broker: "node \(node)", reason: "the node is not in the cluster metadata")
         }
-        let task = Task { try await self.open(host: broker.host, port: Int(broker.port)) }
+        let reconnect = connectedNodes.contains(node)
+        let task = Task {
+            let connection = try await self.open(host: broker.host, port: Int(broker.port))
+            if reconnect { try await self.refreshCachedTopics() }
+            return connection
+        }
         connecting[node] = task
         defer { connecting[node] = nil }
         let connection = try await task.value
+        connectedNodes.insert(node)
         if let old = connections[node] { Task { await old.close() } }
         connections[node] = connection
         return connection
+    }
+
+    /// A connection to `node` for records of `partitions`, checked against the metadata once the
+    /// connection is live: after a reconnect the cache is fresh, and a partition that moved or a
+    /// topic the broker no longer has fails here instead of at a broker that would drop it.
+    func connection(node: Int32, leading partitions: [TopicPartition]) async throws -> KafkaConnection {
+        let connection = try await connection(node: node)
+        for tp in partitions {
+            let leader = try await leader(tp)
+            guard leader == node else {
+                throw KafkaError.broker(code: .notLeaderOrFollower, context: "\(tp) is now led by node \(leader), not \(node)")
+            }
+        }
+        return connection
+    }
+
+    /// Forgets every cached leader and asks the cluster again about the topics that were cached.
+    private func refreshCachedTopics() async throws {
+        let known = Array(topics.keys)
+        topics.removeAll()
+        if !known.isEmpty { try await refreshMetadata(topics: known) }
     }
 
     /// Connects to a broker given by address (the group coordinator).

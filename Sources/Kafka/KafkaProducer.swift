@@ -204,7 +204,7 @@ public final class KafkaProducer: Sendable {
         )
         let response: ProduceResponse
         do {
-            let connection = try await cluster.connection(node: leader)
+            let connection = try await cluster.connection(node: leader, leading: finished.map(\.partition))
             response = try await connection.send(request, timeout: configuration.ackTimeout + .seconds(5))
         } catch {
             if case .connectionClosed = error as? KafkaError { await cluster.dropConnection(node: leader) }

@@ -277,7 +277,14 @@ struct TansuIntegrationTests {
         let before = try await producer.send(ProducerRecord(topic: topic, key: Array("k".utf8), value: Array("before".utf8)))
 
         current = try await first.restarted()
-        // memory storage: the new broker is empty, so the topic is created again
+        // memory storage: the new broker is empty. A send before the topic exists again must fail
+        // (the cached leaders are stale); acknowledged, the record would be lost.
+        do {
+            let lost = try await producer.send(ProducerRecord(topic: topic, key: Array("k".utf8), value: Array("lost".utf8)))
+            Issue.record("a send to a topic the new broker lacks was acknowledged at \(lost)")
+        } catch let error as KafkaError {
+            #expect(error == .unknownTopicOrPartition(topic: topic, partition: nil))
+        }
         try await admin.createTopic(topic, partitions: 2)
         let after = try await producer.send(ProducerRecord(topic: topic, key: Array("k".utf8), value: Array("after".utf8)))
         #expect(after.partition == before.partition)
