@@ -5,6 +5,7 @@ import Foundation
 import Generated
 import Kafka
 import Postgres
+import Synchronization
 import Testing
 
 #if canImport(Glibc)
@@ -95,21 +96,57 @@ func relayConfiguration() -> EventRelay.Configuration {
         topics: CourierContracts.events.bindings.map(\.topic))
 }
 
-/// Runs `body` with tasks running the given loops; cancels and awaits them afterwards.
+/// Runs `body` with tasks running the given loops; cancels and awaits them afterwards. A loop
+/// that has not stopped 30 s after its cancellation fails the test (and is left behind) instead
+/// of hanging the whole run.
 func whileRunning<T>(
-  _ loops: [@Sendable () async throws -> Void], _ body: () async throws -> T
+  _ loops: [@Sendable () async throws -> Void], sourceLocation: SourceLocation = #_sourceLocation,
+  _ body: () async throws -> T
 ) async throws -> T {
   let tasks = loops.map { loop in Task { try await loop() } }
-  defer { for task in tasks { task.cancel() } }
   let result: T
   do {
     result = try await body()
   } catch {
-    for task in tasks { task.cancel(); _ = try? await task.value }
+    await stop(tasks, sourceLocation: sourceLocation)
     throw error
   }
-  for task in tasks { task.cancel(); _ = try? await task.value }
+  await stop(tasks, sourceLocation: sourceLocation)
   return result
+}
+
+private func stop(_ tasks: [Task<Void, any Error>], sourceLocation: SourceLocation) async {
+  for task in tasks { task.cancel() }
+  for (index, task) in tasks.enumerated() {
+    let stopped = await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
+      let answer = FirstAnswer(continuation)
+      let timer = Task {
+        guard (try? await Task.sleep(for: .seconds(30))) != nil else { return }
+        answer.give(false)
+      }
+      Task {
+        _ = try? await task.value
+        timer.cancel()
+        answer.give(true)
+      }
+    }
+    if !stopped {
+      Issue.record("background loop \(index + 1) of \(tasks.count) did not stop within 30 s of its cancellation", sourceLocation: sourceLocation)
+    }
+  }
+}
+
+/// Resumes a continuation with the first answer given; later ones are dropped.
+private final class FirstAnswer: Sendable {
+  private let continuation: Mutex<CheckedContinuation<Bool, Never>?>
+
+  init(_ continuation: CheckedContinuation<Bool, Never>) {
+    self.continuation = Mutex(continuation)
+  }
+
+  func give(_ value: Bool) {
+    continuation.withLock { $0.take() }?.resume(returning: value)
+  }
 }
 
 /// A child process started with posix_spawn, stopped by its PID only.
