@@ -80,49 +80,21 @@ public struct EventStore: Sendable {
   ) async throws -> [UUID] {
     let records = try events.map { try EventRecord($0, producer: producer, headers: headers, occurredAt: occurredAt) }
     guard let first = records.first else { return [] }
-    // One type means one topic and one type name; ids, keys and payloads travel as arrays (text
-    // literals cast by the server, since bound parameters here are scalars).
+    // One type means one topic and one type name; ids, keys and payloads travel as binary array
+    // parameters (no text to build here or to parse on the server).
     try await transaction.execute(
       """
       INSERT INTO \(identifier: schema).events (id, topic, key, type, producer, payload, headers, occurred_at)
       SELECT e.id, \(first.topic), e.key, \(first.type), \(first.producer), e.payload,
              \(PostgresJSONB(json: first.headersJSON)), \(first.occurredAt)
-      FROM unnest(\(Self.arrayLiteral(records.map { $0.id.uuidString.lowercased() }))::uuid[],
-                  \(Self.arrayLiteral(records.map(\.key)))::text[],
-                  \(Self.arrayLiteral(records.map { Self.hexBytea($0.payload) }))::bytea[])
+      FROM unnest(\(PostgresArray(records.map(\.id))), \(PostgresArray(records.map(\.key))),
+                  \(PostgresArray(records.map(\.payload))))
            WITH ORDINALITY AS e(id, key, payload, position)
       ORDER BY e.position
       """, file: file, line: line)
     try await transaction.notify(channel: channel, file: file, line: line)
     EventMetrics.appended(type: first.type, count: records.count)
     return records.map(\.id)
-  }
-
-  /// A Postgres array literal of `elements`, each quoted, for a `text::T[]` cast.
-  static func arrayLiteral(_ elements: [String]) -> String {
-    var literal = "{"
-    for (index, element) in elements.enumerated() {
-      if index > 0 { literal += "," }
-      literal += "\""
-      for character in element {
-        if character == "\\" || character == "\"" { literal += "\\" }
-        literal.append(character)
-      }
-      literal += "\""
-    }
-    return literal + "}"
-  }
-
-  /// `data` in bytea's hex input form, `\x0a1b...`.
-  static func hexBytea(_ data: Data) -> String {
-    let digits = Array("0123456789abcdef".utf8)
-    var text: [UInt8] = [UInt8(ascii: "\\"), UInt8(ascii: "x")]
-    text.reserveCapacity(2 + data.count * 2)
-    for byte in data {
-      text.append(digits[Int(byte >> 4)])
-      text.append(digits[Int(byte & 0x0f)])
-    }
-    return String(decoding: text, as: UTF8.self)
   }
 
   /// Appends in a transaction of its own, for callers that have no state change to go with it.

@@ -14,7 +14,7 @@ struct BatchAppendTests {
   func batchKeepsOrderAndBytes() async throws {
     try await withStore { store in
       let schema = store.schema
-      // Keys with the characters an array literal must escape, and payloads with every byte value.
+      // Keys with the characters a text array would have to escape, and payloads with every byte value.
       let keys = ["plain", "with \"quotes\"", #"back\slash"#, "comma,brace{}", "ünïcode ✓", "  spaces  "]
       var events: [Courier_Events_V1_DeliveryPayloadChangedLocation] = []
       for index in 0..<120 {
@@ -60,12 +60,5 @@ struct BatchAppendTests {
       #expect(ids.isEmpty)
       #expect(try await store.counts().appended == 0)
     }
-  }
-
-  @Test("array literals quote and escape every element")
-  func arrayLiteral() {
-    #expect(EventStore.arrayLiteral([]) == "{}")
-    #expect(EventStore.arrayLiteral(["a", #"b"c"#, #"d\e"#, ""]) == #"{"a","b\"c","d\\e",""}"#)
-    #expect(EventStore.hexBytea(Data([0x00, 0x7f, 0xff])) == #"\x007fff"#)
   }
 }

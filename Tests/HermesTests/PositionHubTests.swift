@@ -71,4 +71,17 @@ struct PositionHubTests {
     for await position in one.stream { named.append(position.delivererID) }
     #expect(everyone == ["d1", "d2"] && named == ["d1"])
   }
+
+  @Test("a notification carries the message's bytes in base64; text that is not base64 is refused")
+  func notificationText() throws {
+    var update = Self.update("AAAAAAAAAAAA")
+    update.location.point.latitude = 52.52
+    update.location.point.longitude = -13.405
+    let text = try PositionHub.notificationText(update)
+    #expect(!text.contains("{"), "not proto JSON")
+    #expect(try PositionHub.message(Courier_Hermes_V1_WatchPayloadPositionsResponse.self, fromNotification: text) == update)
+    #expect(throws: PositionHubError.self) {
+      try PositionHub.message(Courier_Hermes_V1_WatchPayloadPositionsResponse.self, fromNotification: #"{"payloadTrackingCode":"A"}"#)
+    }
+  }
 }

@@ -158,8 +158,8 @@ final class MovedBatch: Sendable {
 
   /// A live position for the payload's watchers (``PositionHub``), sent by ``flush(in:)``.
   func publish(_ update: Courier_Hermes_V1_WatchPayloadPositionsResponse) throws {
-    let json = try update.jsonString()
-    state.withLock { $0.updates.append(json) }
+    let text = try PositionHub.notificationText(update)
+    state.withLock { $0.updates.append(text) }
   }
 
   /// Writes the moved payloads and the position history rows and sends the live positions, in

@@ -2,7 +2,7 @@ package import Foundation
 package import Generated
 package import Logging
 package import Postgres
-import SwiftProtobuf
+package import SwiftProtobuf
 import Synchronization
 
 /// The live position streams of one Hermes process, fed through Postgres NOTIFY so that a change
@@ -13,10 +13,26 @@ import Synchronization
 /// listens on the two channels and fans each message out to this process's open streams. A stream
 /// whose reader falls `buffer` messages behind is ended as overflowed.
 package final class PositionHub: Sendable {
-  /// Channel of payload updates: the proto JSON of a `WatchPayloadPositionsResponse`.
+  /// Channel of payload updates: a `WatchPayloadPositionsResponse` (``notificationText(_:)``).
   package static let payloadChannel = "hermes_payload_positions"
-  /// Channel of deliverer positions: the proto JSON of a `WatchDelivererPositionsResponse`.
+  /// Channel of deliverer positions: a `WatchDelivererPositionsResponse` (``notificationText(_:)``).
   package static let delivererChannel = "hermes_deliverer_positions"
+
+  /// What a notification carries: the message's protobuf bytes in base64. NOTIFY payloads are
+  /// text; every fix sends one and every Hermes process reads it, and the binary form costs a
+  /// fraction of proto JSON to write and to read.
+  package static func notificationText(_ message: some SwiftProtobuf.Message) throws -> String {
+    let bytes: Data = try message.serializedBytes()
+    return bytes.base64EncodedString()
+  }
+
+  /// Reads what ``notificationText(_:)`` wrote.
+  package static func message<M: SwiftProtobuf.Message>(_ type: M.Type, fromNotification text: String) throws -> M {
+    guard let bytes = Data(base64Encoded: text) else {
+      throw PositionHubError.unreadableNotification(String(text.prefix(80)))
+    }
+    return try M(serializedBytes: bytes)
+  }
 
   /// One open stream's feed.
   package final class Feed<Element: Sendable>: Sendable {
@@ -61,12 +77,12 @@ package final class PositionHub: Sendable {
 
   /// Sends a payload update to every process's watchers when `transaction` commits.
   package static func publish(_ update: Courier_Hermes_V1_WatchPayloadPositionsResponse, in transaction: PostgresTransaction) async throws {
-    try await transaction.notify(channel: payloadChannel, payload: try update.jsonString())
+    try await transaction.notify(channel: payloadChannel, payload: try notificationText(update))
   }
 
   /// Sends a deliverer position to every process's watchers when `transaction` commits.
   package static func publish(_ position: Courier_Hermes_V1_WatchDelivererPositionsResponse, in transaction: PostgresTransaction) async throws {
-    try await transaction.notify(channel: delivererChannel, payload: try position.jsonString())
+    try await transaction.notify(channel: delivererChannel, payload: try notificationText(position))
   }
 
   // MARK: Feeding
@@ -81,7 +97,7 @@ package final class PositionHub: Sendable {
       group.addTask {
         for await notification in payloads {
           do {
-            self.deliver(try Courier_Hermes_V1_WatchPayloadPositionsResponse(jsonString: notification.payload))
+            self.deliver(try Self.message(Courier_Hermes_V1_WatchPayloadPositionsResponse.self, fromNotification: notification.payload))
           } catch {
             self.logger.warning("unreadable payload position", metadata: ["error": "\(error)"])
           }
@@ -90,7 +106,7 @@ package final class PositionHub: Sendable {
       group.addTask {
         for await notification in deliverers {
           do {
-            self.deliver(try Courier_Hermes_V1_WatchDelivererPositionsResponse(jsonString: notification.payload))
+            self.deliver(try Self.message(Courier_Hermes_V1_WatchDelivererPositionsResponse.self, fromNotification: notification.payload))
           } catch {
             self.logger.warning("unreadable deliverer position", metadata: ["error": "\(error)"])
           }
@@ -169,6 +185,18 @@ package final class PositionHub: Sendable {
         }
       }
       state.delivererFeeds.removeValue(forKey: id)?.continuation.finish()
+    }
+  }
+}
+
+/// A notification on a position channel that is not base64 (written by something other than
+/// ``PositionHub``).
+enum PositionHubError: Error, CustomStringConvertible {
+  case unreadableNotification(String)
+
+  var description: String {
+    switch self {
+    case .unreadableNotification(let start): "a position notification is not base64: \(start)"
     }
   }
 }
