@@ -12,10 +12,11 @@ import Foundation
 ///    reason (`dead_letters`), and the consumer moves on.
 /// 2. In one transaction: the event is claimed for the group in `deliveries` (skipped if the group
 ///    already processed or dead-lettered it: a redelivery is a no-op), the handler's writes run,
-///    and the event's summary row is marked processed. Only after the whole poll batch is handled
-///    is the offset committed, so a crash anywhere means redelivery, never loss. A partition's
-///    readable records of one poll share that transaction; if any of them fails, it rolls back
-///    and they are handled one transaction each, so one bad event never holds back the others.
+///    and the event's summary row is marked processed. A record's offset is committed only after
+///    it and every earlier record of its partition are handled, so a crash anywhere means
+///    redelivery, never loss. Up to ``Configuration/maxBatchRecords`` readable records of a
+///    partition share that transaction; if any of them fails, it rolls back and they are handled
+///    one transaction each, so one bad event never holds back the others.
 /// 3. If the handler throws, the attempt is recorded (`attempts`, `last_error`), and it is tried
 ///    again after the policy's backoff; after ``DeliveryPolicy/maxAttempts`` it is dead-lettered.
 ///    Lost database connections are waited out without counting as attempts.
@@ -35,16 +36,26 @@ public final class EventConsumer: Sendable {
     public var partitions: Int32
     /// Wait between tries when the database or broker is unreachable.
     public var infrastructureBackoff: Duration
+    /// Most records of one partition handled in one transaction.
+    public var maxBatchRecords: Int
+    /// Fetching pauses while this many fetched records wait to be handled.
+    public var maxBufferedRecords: Int
+    /// How often the offsets of handled records are committed (and before every rejoin).
+    public var commitInterval: Duration
 
     public init(
       group: String, policy: DeliveryPolicy = .defaults, kafkaConsumer: KafkaConsumerConfiguration = .defaults,
-      partitions: Int32 = 12, infrastructureBackoff: Duration = .milliseconds(200)
+      partitions: Int32 = 12, infrastructureBackoff: Duration = .milliseconds(200), maxBatchRecords: Int = 500,
+      maxBufferedRecords: Int = 5_000, commitInterval: Duration = .milliseconds(200)
     ) {
       self.group = group
       self.policy = policy
       self.kafkaConsumer = kafkaConsumer
       self.partitions = partitions
       self.infrastructureBackoff = infrastructureBackoff
+      self.maxBatchRecords = max(1, maxBatchRecords)
+      self.maxBufferedRecords = max(1, maxBufferedRecords)
+      self.commitInterval = commitInterval
     }
   }
 
@@ -62,7 +73,7 @@ public final class EventConsumer: Sendable {
   private let logger: Logger
 
   /// A consumer of every event in `registry`. With `batchHandler`, a partition's claimed events of
-  /// one poll go to it together (two or more); `handler` still takes single events and the
+  /// one transaction go to it together (two or more); `handler` still takes single events and the
   /// one-by-one path after a failed batch.
   public init(
     store: EventStore, kafka: KafkaConfiguration, registry: EventRegistry, configuration: Configuration,
@@ -94,44 +105,111 @@ public final class EventConsumer: Sendable {
   public var topics: [String] { decoder.registry.bindings.map(\.topic) }
 
   /// Runs until the task is cancelled. Broker and database outages are logged and waited out.
+  ///
+  /// Fetching and handling overlap: each poll's records join their partition's lane
+  /// (``PartitionLanes``) and the next poll starts at once; one worker per busy partition handles
+  /// its lane in order, up to ``Configuration/maxBatchRecords`` per transaction. The offsets of
+  /// handled records are committed every ``Configuration/commitInterval``, and the lanes are
+  /// drained and committed before the group is joined again, so a rebalance redelivers little.
   public func run() async throws {
     EventMetrics.startHandling(group: configuration.group)
     let admin = KafkaAdmin(configuration: kafka)
     await ensureTopics(admin)
     await admin.close()
+    let lanes = PartitionLanes()
     var consumer = try makeConsumer()
-    while !Task.isCancelled {
-      let batch: [ConsumerRecord]
-      do {
-        batch = try await consumer.poll()
-      } catch is CancellationError {
-        break
-      } catch {
-        logger.warning("poll failed; joining the group again", metadata: ["error": "\(error)"])
-        consumer = try await replace(consumer)
-        continue
+    var consumerNumber = 0
+    var assignment = (consumer: consumerNumber, epoch: consumer.assignmentEpoch)
+    var lastCommit = ContinuousClock.now
+    var stoppedWorkers = 0
+    do {
+      try await withThrowingDiscardingTaskGroup { group in
+        while !Task.isCancelled {
+          // Fetch again once some partition is ready for more: fetching while every lane is still
+          // busy would only bring records in ones and twos, each fetch costing the broker a pass
+          // over all partitions, and handling them in transactions too small to pay.
+          await lanes.wait(until: .workerStopped(after: stoppedWorkers))
+          await lanes.wait(until: .below(configuration.maxBufferedRecords))
+          if let failure = lanes.failure { throw failure }
+          if consumer.rejoinPending {
+            // Hand in what this member handled before its partitions go elsewhere.
+            await lanes.wait(until: .idle)
+            if let failure = lanes.failure { throw failure }
+            await commitHandled(lanes, consumer, ignoringFailure: true)
+          }
+          let batch: [ConsumerRecord]
+          do {
+            batch = try await consumer.poll()
+          } catch is CancellationError {
+            break
+          } catch {
+            logger.warning("poll failed; joining the group again", metadata: ["error": "\(error)"])
+            await lanes.wait(until: .idle)
+            if let failure = lanes.failure { throw failure }
+            await commitHandled(lanes, consumer, ignoringFailure: true)
+            consumer = try await replace(consumer)
+            consumerNumber += 1
+            continue
+          }
+          EventMetrics.lag(group: configuration.group, consumer.lag())
+          EventMetrics.partitions(group: configuration.group, consumer.assignment.count)
+          let current = (consumer: consumerNumber, epoch: consumer.assignmentEpoch)
+          if current != assignment {
+            lanes.newAssignment()
+            assignment = current
+          }
+          stoppedWorkers = lanes.stoppedWorkers
+          for tp in lanes.enqueue(batch) {
+            group.addTask { await self.work(lane: tp, lanes) }
+          }
+          guard ContinuousClock.now - lastCommit >= configuration.commitInterval else { continue }
+          lastCommit = .now
+          if await commitHandled(lanes, consumer, ignoringFailure: false) { continue }
+          // The records come again and are skipped as processed. A broker that failed may have
+          // been replaced by an empty one that knows neither the group nor the old offsets: join
+          // afresh, so positions come from the (new) committed offsets instead of the old broker's.
+          await lanes.wait(until: .idle)
+          if let failure = lanes.failure { throw failure }
+          consumer = try await replace(consumer)
+          consumerNumber += 1
+        }
+        await lanes.wait(until: .idle)
+        if let failure = lanes.failure, !(failure is CancellationError) { throw failure }
       }
-      EventMetrics.lag(group: configuration.group, consumer.lag())
-      EventMetrics.partitions(group: configuration.group, consumer.assignment.count)
-      if batch.isEmpty { continue }
-      do {
-        try await handle(batch)
-      } catch {
-        await consumer.close()
-        if error is CancellationError { return }
-        throw error
-      }
-      do {
-        try await consumer.commit(records: batch)
-      } catch {
-        // The records come again and are skipped as processed. A broker that failed may have been
-        // replaced by an empty one that knows neither the group nor the old offsets: join afresh,
-        // so positions come from the (new) committed offsets instead of the old broker's.
-        logger.warning("offset commit failed; joining the group again", metadata: ["error": "\(error)"])
-        consumer = try await replace(consumer)
-      }
+    } catch {
+      await consumer.close()
+      if error is CancellationError { return }
+      throw error
     }
     await consumer.close()
+  }
+
+  /// One partition's lane worker: handles its queued records until the lane is empty.
+  private func work(lane tp: TopicPartition, _ lanes: PartitionLanes) async {
+    while let (assignment, records) = lanes.take(tp, max: configuration.maxBatchRecords) {
+      do {
+        try await handle(partition: records)
+        lanes.finished(tp, assignment: assignment, records)
+      } catch {
+        lanes.fail(error)
+        return
+      }
+    }
+  }
+
+  /// Commits the offsets of records handled since the last commit. Returns false if that failed.
+  @discardableResult
+  private func commitHandled(_ lanes: PartitionLanes, _ consumer: KafkaConsumer, ignoringFailure: Bool) async -> Bool {
+    let offsets = lanes.takeHandled()
+    do {
+      try await consumer.commit(offsets)
+      return true
+    } catch {
+      if !ignoringFailure {
+        logger.warning("offset commit failed; joining the group again", metadata: ["error": "\(error)"])
+      }
+      return false
+    }
   }
 
   private func makeConsumer() throws -> KafkaConsumer {

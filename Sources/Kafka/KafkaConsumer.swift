@@ -96,8 +96,14 @@ public final class KafkaConsumer: Sendable {
         state.withLockedValue { $0.membership.isStable ? $0.membership.generation : -1 }
     }
 
+    /// Changes whenever the assigned partitions are replaced (``assign(_:)``, a join of the
+    /// group). Read after ``poll()``, it names the assignment that poll's records belong to.
+    public var assignmentEpoch: Int {
+        state.withLockedValue { $0.assignmentEpoch }
+    }
+
     /// True when a heartbeat learned of a rebalance and the next poll will rejoin.
-    var rejoinPending: Bool {
+    public var rejoinPending: Bool {
         state.withLockedValue { $0.groupMode && $0.membership.needsJoin }
     }
 
