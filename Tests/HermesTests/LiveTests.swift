@@ -15,9 +15,8 @@ struct LiveTests {
     try await Harness.with { h in
       let (payload, _, caller) = try await h.carriedPayload()
       let follower = try await h.subscribe(payload)
-      let hub = Task { try await h.hub.run(pool: h.pool) }
+      let hub = try await listeningHub(h)
       defer { hub.cancel() }
-      try await Task.sleep(for: .milliseconds(300))  // LISTEN in effect
       let seen = Collected<Courier_Hermes_V1_WatchPayloadPositionsResponse>()
       let watch = Task {
         try await h.call(as: follower) { try await h.core.watchPayloads(.init()) { seen.append($0) } }
@@ -61,9 +60,8 @@ struct LiveTests {
     try await Harness.with { h in
       let (deliverer, caller) = try await h.registerDeliverer()
       _ = try await h.report(h.location(secondsAgo: 30), as: caller)
-      let hub = Task { try await h.hub.run(pool: h.pool) }
+      let hub = try await listeningHub(h)
       defer { hub.cancel() }
-      try await Task.sleep(for: .milliseconds(300))
       let seen = Collected<Courier_Hermes_V1_WatchDelivererPositionsResponse>()
       var request = Courier_Hermes_V1_WatchDelivererPositionsRequest()
       request.delivererIds = [deliverer.delivererID]
@@ -81,6 +79,27 @@ struct LiveTests {
       await expectCode(.notFound) { try await h.call(as: h.admin) { try await h.core.watchDeliverers(request) { _ in } } }
     }
   }
+}
+
+/// Runs the harness's hub; returns once both of its LISTENs are in effect, so that no notification
+/// sent after this is missed.
+private func listeningHub(_ h: Harness) async throws -> Task<Void, any Error> {
+  let (listening, ready) = AsyncStream.makeStream(of: Void.self)
+  let hub = Task {
+    defer { ready.finish() }
+    try await h.hub.run(pool: h.pool) { ready.yield() }
+  }
+  var iterator = listening.makeAsyncIterator()
+  guard await iterator.next() != nil else {
+    let outcome = await hub.result
+    throw HubDidNotListen(outcome: "\(outcome)")
+  }
+  return hub
+}
+
+struct HubDidNotListen: Error, CustomStringConvertible {
+  var outcome: String
+  var description: String { "the position hub ended before it listened: \(outcome)" }
 }
 
 /// Collects what a watch stream writes.
