@@ -1,6 +1,9 @@
 import ContractRuntime
 import Foundation
 import Gateway
+#if canImport(Glibc)
+  import Glibc
+#endif
 import Generated
 import GRPCCore
 import Health
@@ -141,7 +144,7 @@ struct CourierServerTests {
 
       let shutdownStarted = ContinuousClock.now
       await running.server.shutdown()
-      try await Task.sleep(for: .milliseconds(300))
+      #expect(try await Self.listenerCloses(port: running.grpcPort), "the gRPC port still accepts connections 10 s after shutdown")
 
       // A new call, on a new connection, finds the listener closed.
       try await Harness.withClient(port: running.grpcPort) { fresh in
@@ -233,5 +236,30 @@ struct CourierServerTests {
     #expect(try await Harness.get(port: iris.httpPort, path: path, headers: ["Authorization": "Bearer user-token"]).status == 501)
     try await iris.stop()
     try await asgardian.stop()
+  }
+
+  /// Probes `port` until nothing accepts a TCP connection there any more; false if something
+  /// still does after `seconds`.
+  static func listenerCloses(port: Int, within seconds: Int = 10) async throws -> Bool {
+    let deadline = ContinuousClock.now + .seconds(seconds)
+    while ContinuousClock.now < deadline {
+      if !acceptsConnections(port: port) { return true }
+      try await Task.sleep(for: .milliseconds(10))
+    }
+    return false
+  }
+
+  private static func acceptsConnections(port: Int) -> Bool {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard fd >= 0 else { return false }
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_port = in_port_t(UInt16(port).bigEndian)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    let result = withUnsafePointer(to: &address) {
+      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    }
+    return result == 0
   }
 }
