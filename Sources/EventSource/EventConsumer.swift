@@ -107,10 +107,11 @@ public final class EventConsumer: Sendable {
   /// Runs until the task is cancelled. Broker and database outages are logged and waited out.
   ///
   /// Fetching and handling overlap: each poll's records join their partition's lane
-  /// (``PartitionLanes``) and the next poll starts at once; one worker per busy partition handles
-  /// its lane in order, up to ``Configuration/maxBatchRecords`` per transaction. The offsets of
-  /// handled records are committed every ``Configuration/commitInterval``, and the lanes are
-  /// drained and committed before the group is joined again, so a rebalance redelivers little.
+  /// (``PartitionLanes``) and the next poll starts as soon as some lane runs empty; one worker per
+  /// busy partition handles its lane in order, up to ``Configuration/maxBatchRecords`` per
+  /// transaction. The offsets of handled records are committed every
+  /// ``Configuration/commitInterval``, and the lanes are drained and committed before the group is
+  /// joined again, so a rebalance redelivers little.
   public func run() async throws {
     EventMetrics.startHandling(group: configuration.group)
     let admin = KafkaAdmin(configuration: kafka)
@@ -118,24 +119,28 @@ public final class EventConsumer: Sendable {
     await admin.close()
     let lanes = PartitionLanes()
     var consumer = try makeConsumer()
-    var consumerNumber = 0
-    var assignment = (consumer: consumerNumber, epoch: consumer.assignmentEpoch)
+    // The assignment the lanes' offsets belong to; a replaced consumer starts a new one at once.
+    var epoch = consumer.assignmentEpoch
     var lastCommit = ContinuousClock.now
     var stoppedWorkers = 0
     do {
       try await withThrowingDiscardingTaskGroup { group in
+        func replaceConsumer() async throws {
+          try await lanes.wait(until: .idle)
+          consumer = try await replace(consumer)
+          lanes.newAssignment()
+          epoch = consumer.assignmentEpoch
+        }
         while !Task.isCancelled {
           // Fetch again once some partition is ready for more: fetching while every lane is still
           // busy would only bring records in ones and twos, each fetch costing the broker a pass
           // over all partitions, and handling them in transactions too small to pay.
-          await lanes.wait(until: .workerStopped(after: stoppedWorkers))
-          await lanes.wait(until: .below(configuration.maxBufferedRecords))
-          if let failure = lanes.failure { throw failure }
+          try await lanes.wait(until: .workerStopped(after: stoppedWorkers))
+          try await lanes.wait(until: .below(configuration.maxBufferedRecords))
           if consumer.rejoinPending {
             // Hand in what this member handled before its partitions go elsewhere.
-            await lanes.wait(until: .idle)
-            if let failure = lanes.failure { throw failure }
-            await commitHandled(lanes, consumer, ignoringFailure: true)
+            try await lanes.wait(until: .idle)
+            await commitHandled(lanes, consumer, epoch: epoch, ignoringFailure: true)
           }
           let batch: [ConsumerRecord]
           do {
@@ -144,19 +149,16 @@ public final class EventConsumer: Sendable {
             break
           } catch {
             logger.warning("poll failed; joining the group again", metadata: ["error": "\(error)"])
-            await lanes.wait(until: .idle)
-            if let failure = lanes.failure { throw failure }
-            await commitHandled(lanes, consumer, ignoringFailure: true)
-            consumer = try await replace(consumer)
-            consumerNumber += 1
+            try await lanes.wait(until: .idle)
+            await commitHandled(lanes, consumer, epoch: epoch, ignoringFailure: true)
+            try await replaceConsumer()
             continue
           }
           EventMetrics.lag(group: configuration.group, consumer.lag())
           EventMetrics.partitions(group: configuration.group, consumer.assignment.count)
-          let current = (consumer: consumerNumber, epoch: consumer.assignmentEpoch)
-          if current != assignment {
+          if consumer.assignmentEpoch != epoch {
             lanes.newAssignment()
-            assignment = current
+            epoch = consumer.assignmentEpoch
           }
           stoppedWorkers = lanes.stoppedWorkers
           for tp in lanes.enqueue(batch) {
@@ -164,17 +166,13 @@ public final class EventConsumer: Sendable {
           }
           guard ContinuousClock.now - lastCommit >= configuration.commitInterval else { continue }
           lastCommit = .now
-          if await commitHandled(lanes, consumer, ignoringFailure: false) { continue }
+          if await commitHandled(lanes, consumer, epoch: epoch, ignoringFailure: false) { continue }
           // The records come again and are skipped as processed. A broker that failed may have
           // been replaced by an empty one that knows neither the group nor the old offsets: join
           // afresh, so positions come from the (new) committed offsets instead of the old broker's.
-          await lanes.wait(until: .idle)
-          if let failure = lanes.failure { throw failure }
-          consumer = try await replace(consumer)
-          consumerNumber += 1
+          try await replaceConsumer()
         }
-        await lanes.wait(until: .idle)
-        if let failure = lanes.failure, !(failure is CancellationError) { throw failure }
+        try await lanes.wait(until: .idle)
       }
     } catch {
       await consumer.close()
@@ -198,8 +196,14 @@ public final class EventConsumer: Sendable {
   }
 
   /// Commits the offsets of records handled since the last commit. Returns false if that failed.
+  /// Commits nothing when the consumer's assignment is no longer `epoch`, the one the lanes'
+  /// offsets belong to (a poll that rejoined and then failed): under the new generation the
+  /// broker would take them, and they may point past records the new assignment has not read.
   @discardableResult
-  private func commitHandled(_ lanes: PartitionLanes, _ consumer: KafkaConsumer, ignoringFailure: Bool) async -> Bool {
+  private func commitHandled(
+    _ lanes: PartitionLanes, _ consumer: KafkaConsumer, epoch: Int, ignoringFailure: Bool
+  ) async -> Bool {
+    guard consumer.assignmentEpoch == epoch else { return true }
     let offsets = lanes.takeHandled()
     do {
       try await consumer.commit(offsets)

@@ -26,8 +26,9 @@ package final class PartitionLanes: Sendable {
   }
 
   private struct State {
+    /// A partition has a lane worker exactly while it has an entry here (empty while the worker
+    /// handles the last records it took).
     var queues: [TopicPartition: [Run]] = [:]
-    var running: Set<TopicPartition> = []
     var pending = 0
     var stops = 0
     var assignment = 0
@@ -66,9 +67,6 @@ package final class PartitionLanes: Sendable {
   /// How many times a lane worker stopped because its lane ran empty.
   package var stoppedWorkers: Int { state.withLock { $0.stops } }
 
-  /// The error a lane worker stopped on, if any.
-  package var failure: (any Error)? { state.withLock { $0.failure } }
-
   /// Starts a new assignment: offsets handled under earlier ones are never reported again.
   package func newAssignment() {
     state.withLock { state in
@@ -85,9 +83,9 @@ package final class PartitionLanes: Sendable {
     return state.withLock { state in
       var start: [TopicPartition] = []
       for (tp, records) in byPartition {
+        if state.queues[tp] == nil { start.append(tp) }
         state.queues[tp, default: []].append(Run(assignment: state.assignment, records: records[...]))
         state.pending += records.count
-        if state.running.insert(tp).inserted { start.append(tp) }
       }
       return start
     }
@@ -100,7 +98,6 @@ package final class PartitionLanes: Sendable {
     let (taken, resumed) = state.withLock { state -> ((Int, [ConsumerRecord])?, [CheckedContinuation<Void, Never>]) in
       guard var runs = state.queues[tp], !runs.isEmpty else {
         state.queues[tp] = nil
-        state.running.remove(tp)
         state.stops += 1
         return (nil, state.ready())
       }
@@ -128,8 +125,11 @@ package final class PartitionLanes: Sendable {
   package func finished(_ tp: TopicPartition, assignment: Int, _ records: [ConsumerRecord]) {
     let resumed = state.withLock { state in
       state.pending -= records.count
-      if assignment == state.assignment, let last = records.map(\.offset).max() {
-        state.handled[tp] = Swift.max(state.handled[tp] ?? 0, last + 1)
+      // The last record in lane order, not the highest offset: after the consumer reset a
+      // position (an offset out of range on a replaced broker) the later records have lower
+      // offsets, and the commit must follow them.
+      if assignment == state.assignment, let last = records.last {
+        state.handled[tp] = last.offset + 1
       }
       return state.ready()
     }
@@ -154,8 +154,8 @@ package final class PartitionLanes: Sendable {
     }
   }
 
-  /// Returns once `condition` holds, or a lane worker failed.
-  package func wait(until condition: Condition) async {
+  /// Returns once `condition` holds; throws the error a lane worker stopped on, if one did.
+  package func wait(until condition: Condition) async throws {
     await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
       let now: Bool = state.withLock { state in
         if state.holds(condition) { return true }
@@ -164,5 +164,6 @@ package final class PartitionLanes: Sendable {
       }
       if now { continuation.resume() }
     }
+    if let failure = state.withLock({ $0.failure }) { throw failure }
   }
 }

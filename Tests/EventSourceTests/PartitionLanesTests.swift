@@ -55,6 +55,17 @@ struct PartitionLanesTests {
     #expect(lanes.take(a, max: 10)?.records == nil)
   }
 
+  @Test("after a position was reset, the offset to commit follows the later records, not the highest offset")
+  func resetPosition() {
+    let lanes = PartitionLanes()
+    let a = TopicPartition("t", 0)
+    _ = lanes.enqueue(Self.records("t", 0, 90...99))
+    _ = lanes.enqueue(Self.records("t", 0, 0...4))  // out of range on a new broker: read from 0
+    let (assignment, records) = lanes.take(a, max: 100)!
+    lanes.finished(a, assignment: assignment, records)
+    #expect(lanes.takeHandled() == [a: 5])
+  }
+
   @Test("a worker takes what several polls queued in one go, up to max")
   func takesAcrossPolls() {
     let lanes = PartitionLanes()
@@ -77,27 +88,30 @@ struct PartitionLanesTests {
     #expect(one.count == 2 && two.count == 2 && first != second)
   }
 
-  @Test("waiters wake when the buffer falls below the limit, when the lanes are idle, and on a failure")
-  func waiting() async {
+  @Test("waiters wake when the buffer falls below the limit, when the lanes are idle, and on a failure, which they throw")
+  func waiting() async throws {
     let lanes = PartitionLanes()
     let a = TopicPartition("t", 0)
-    await lanes.wait(until: .idle)  // nothing queued: at once
+    try await lanes.wait(until: .idle)  // nothing queued: at once
     _ = lanes.enqueue(Self.records("t", 0, 0...3))
-    await withTaskGroup(of: String.self) { group in
-      group.addTask { await lanes.wait(until: .below(3)); return "below" }
-      group.addTask { await lanes.wait(until: .idle); return "idle" }
+    try await withThrowingTaskGroup(of: String.self) { group in
+      group.addTask { try await lanes.wait(until: .below(3)); return "below" }
+      group.addTask { try await lanes.wait(until: .idle); return "idle" }
       let (assignment, two) = lanes.take(a, max: 2)!
       lanes.finished(a, assignment: assignment, two)
-      #expect(await group.next() == "below")
+      let first = try await group.next()
+      #expect(first == "below")
       let (_, rest) = lanes.take(a, max: 2)!
       lanes.finished(a, assignment: assignment, rest)
-      #expect(await group.next() == "idle")
+      let second = try await group.next()
+      #expect(second == "idle")
     }
     struct Broken: Error {}
     _ = lanes.enqueue(Self.records("t", 1, 0...0))
-    async let woken: Void = lanes.wait(until: .idle)
+    let woken = Task { try await lanes.wait(until: .idle) }
     lanes.fail(Broken())
-    await woken
-    #expect(lanes.failure is Broken)
+    await #expect(throws: Broken.self) { try await woken.value }
+    // Every later wait throws it too, whatever its condition.
+    await #expect(throws: Broken.self) { try await lanes.wait(until: .below(100)) }
   }
 }
