@@ -38,7 +38,7 @@ struct IrisUnitTests {
   func pushPayload() throws {
     var request = Courier_Iris_V1_SendPushNotificationRequest()
     request.title = "Parcel \"7K3M\" is near"
-    request.body = "Dana is 2 km away"
+    request.body = "Dana is 2 km away\n\u{1}é 🚚 \\ end"
     request.url = "/app/track/7K3M9QX2T4VA"
     request.tag = "payload:7K3M9QX2T4VA"
     let id = UUID()

@@ -3,6 +3,7 @@ import Generated
 import GRPCCore
 import Mail
 import SwiftProtobuf
+import ServiceKit
 import WebPush
 
 /// `courier.iris.v1.NotificationService`: mail and push for other Courier services (gRPC only).
@@ -175,10 +176,15 @@ struct NotificationService: Courier_Iris_V1_NotificationService.SimpleServicePro
 
   /// `{"notificationId","title","body","url","tag"}`, the object the service worker shows.
   static func payloadJSON(id: UUID, request: Courier_Iris_V1_SendPushNotificationRequest) -> String {
-    let object: [String: String] = [
-      "notificationId": id.text, "title": request.title, "body": request.body, "url": request.url, "tag": request.tag,
-    ]
-    let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
-    return String(decoding: data, as: UTF8.self)
+    var json = JSONWriter()
+    json.bytes.reserveCapacity(96 + request.title.utf8.count + request.body.utf8.count + request.url.utf8.count)
+    json.open()
+    json.field("notificationId", string: id.text)
+    json.field("title", string: request.title)
+    json.field("body", string: request.body)
+    json.field("url", string: request.url)
+    json.field("tag", string: request.tag)
+    json.close()
+    return json.text
   }
 }
