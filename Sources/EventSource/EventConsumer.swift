@@ -317,7 +317,7 @@ public final class EventConsumer: Sendable {
         }
       }
       let processed = "{" + attempts.keys.map { $0.uuidString.lowercased() }.joined(separator: ",") + "}"
-      try await tx.execute(
+      try tx.enqueue(  // with the COMMIT
         """
         UPDATE \(identifier: schema).events
         SET processed = true, processed_at = COALESCE(processed_at, clock_timestamp()), attempts = attempts + 1
@@ -427,7 +427,7 @@ public final class EventConsumer: Sendable {
       var event = event
       event.attempt = try row.decode(Int32.self, at: 0).asInt
       try await timed(event) { try await handler(event, tx) }
-      try await tx.execute(
+      try tx.enqueue(  // with the COMMIT
         """
         UPDATE \(identifier: schema).events
         SET processed = true, processed_at = COALESCE(processed_at, clock_timestamp()), attempts = attempts + 1

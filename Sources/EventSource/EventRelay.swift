@@ -217,7 +217,7 @@ public final class EventRelay: Sendable {
       for (topic, count) in perTopic { EventMetrics.published(topic: topic, count: count) }
       if !publishable.isEmpty {
         let seqs = "{" + publishable.map { String(events[$0].seq) }.joined(separator: ",") + "}"
-        try await tx.execute(
+        try tx.enqueue(  // with the COMMIT
           """
           UPDATE \(identifier: schema).events SET published_at = clock_timestamp()
           WHERE seq = ANY(\(seqs)::bigint[]) AND published_at IS NULL

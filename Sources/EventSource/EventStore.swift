@@ -43,6 +43,8 @@ public struct EventStore: Sendable {
   /// Appends an event in the caller's transaction and returns its id.
   ///
   /// The row becomes visible to the relay when `transaction` commits, and the relay is woken then.
+  /// The INSERT and the NOTIFY are queued (`PostgresTransaction.enqueue`): they travel with the
+  /// transaction's next statement or its COMMIT, where a database error surfaces.
   /// - Parameters:
   ///   - headers: request context such as `request-id` or `traceparent`; keys must be lowercase.
   ///   - occurredAt: when the recorded change happened; now by default.
@@ -55,7 +57,7 @@ public struct EventStore: Sendable {
     file: String = #fileID, line: Int = #line
   ) async throws -> UUID {
     let record = try EventRecord(event, producer: producer, headers: headers, occurredAt: occurredAt)
-    try await transaction.execute(
+    try transaction.enqueue(
       """
       INSERT INTO \(identifier: schema).events (id, topic, key, type, producer, payload, headers, occurred_at)
       VALUES (\(record.id), \(record.topic), \(record.key), \(record.type), \(record.producer), \(record.payload),
@@ -82,7 +84,7 @@ public struct EventStore: Sendable {
     guard let first = records.first else { return [] }
     // One type means one topic and one type name; ids, keys and payloads travel as binary array
     // parameters (no text to build here or to parse on the server).
-    try await transaction.execute(
+    try transaction.enqueue(
       """
       INSERT INTO \(identifier: schema).events (id, topic, key, type, producer, payload, headers, occurred_at)
       SELECT e.id, \(first.topic), e.key, \(first.type), \(first.producer), e.payload,

@@ -16,6 +16,7 @@ internal import Synchronization
 final class LibPQConnection: @unchecked Sendable {
   fileprivate let conn: OpaquePointer
   private var statementNames: [StatementKey: String] = [:]
+  private var preparedCount = 0
   private var closed = false
   let id: Int
   /// The thread this connection's blocking calls run on.
@@ -79,19 +80,34 @@ final class LibPQConnection: @unchecked Sendable {
   /// Runs a parameterized statement through a per-connection prepared-statement cache (blocking).
   /// Parameters and results use the binary format.
   func execute(_ query: PostgresQuery) throws(PostgresError) -> PGResultBox {
-    let bindings = query.bindings
-    let key = StatementKey(sql: query.sql, types: bindings.types)
+    let key = StatementKey(sql: query.sql, types: query.bindings.types)
     let name: String
     if let existing = statementNames[key] {
       name = existing
     } else {
-      name = "courier_\(statementNames.count)"
-      let prepared = PQprepare(conn, name, query.sql, Int32(bindings.count), bindings.types)
+      name = nextStatementName()
+      let prepared = PQprepare(conn, name, query.sql, Int32(query.bindings.count), query.bindings.types)
       _ = try check(prepared)
       statementNames[key] = name
     }
+    let result = withParameters(query.bindings) { values, lengths, formats in
+      PQexecPrepared(conn, name, Int32(query.bindings.count), values, lengths, formats, 1)
+    }
+    return try check(result)
+  }
+
+  private func nextStatementName() -> String {
+    preparedCount += 1
+    return "courier_\(preparedCount)"
+  }
+
+  /// Calls `body` with libpq's parameter arrays for `bindings` (values, lengths, binary formats).
+  private func withParameters<R>(
+    _ bindings: PostgresBindings,
+    _ body: ([UnsafePointer<CChar>?], [Int32], [Int32]) -> R
+  ) -> R {
     let count = bindings.count
-    let result: OpaquePointer? = bindings.bytes.withUnsafeBufferPointer { buffer in
+    return bindings.bytes.withUnsafeBufferPointer { buffer in
       var values: [UnsafePointer<CChar>?] = []
       values.reserveCapacity(count)
       let base = buffer.baseAddress.map { UnsafeRawPointer($0) }
@@ -104,10 +120,108 @@ final class LibPQConnection: @unchecked Sendable {
           values.append((base! + bindings.offsets[index]).assumingMemoryBound(to: CChar.self))
         }
       }
-      let formats = [Int32](repeating: 1, count: count)
-      return PQexecPrepared(conn, name, Int32(count), values, bindings.lengths, formats, 1)
+      return body(values, bindings.lengths, [Int32](repeating: 1, count: count))
     }
-    return try check(result)
+  }
+
+  /// One statement of a pipeline: parameterized (prepared once per connection, binary results)
+  /// or a single SQL command without parameters (transaction control, text results).
+  enum PipelineItem: Sendable {
+    case query(PostgresQuery)
+    case command(String)
+
+    var sql: String {
+      switch self {
+      case .query(let query): query.sql
+      case .command(let sql): sql
+      }
+    }
+  }
+
+  /// The error of a pipeline and the index of the item that raised it.
+  struct PipelineFailure: Error {
+    var index: Int
+    var error: PostgresError
+  }
+
+  /// Sends `items` to the server in one go (libpq pipeline mode: one write, one sync) and returns
+  /// the last item's result (blocking). Items after one that fails are not run
+  /// (`PGRES_PIPELINE_ABORTED`); the failure names the first that failed. Inside a transaction
+  /// block a failure leaves the transaction aborted, as a single statement's would.
+  func pipeline(_ items: [PipelineItem]) -> Result<PGResultBox, PipelineFailure> {
+    precondition(!items.isEmpty, "an empty pipeline")
+    func lost(_ index: Int, _ what: String) -> Result<PGResultBox, PipelineFailure> {
+      .failure(PipelineFailure(index: index, error: PostgresError(
+        code: .connectionLost, message: "connection lost \(what): \(Self.trimmed(PQerrorMessage(conn)))")))
+    }
+    guard PQenterPipelineMode(conn) == 1 else { return lost(0, "entering pipeline mode") }
+    // What each result that comes back belongs to: a statement being prepared, or an item.
+    enum Slot {
+      case prepare(StatementKey, String, item: Int)
+      case item(Int)
+    }
+    var slots: [Slot] = []
+    var preparing: [StatementKey: String] = [:]
+    for (index, item) in items.enumerated() {
+      var sent: Int32
+      switch item {
+      case .command(let sql):
+        sent = PQsendQueryParams(conn, sql, 0, nil, nil, nil, nil, 0)
+      case .query(let query):
+        let key = StatementKey(sql: query.sql, types: query.bindings.types)
+        var name = statementNames[key] ?? preparing[key]
+        sent = 1
+        if name == nil {
+          let fresh = nextStatementName()
+          sent = PQsendPrepare(conn, fresh, query.sql, Int32(query.bindings.count), query.bindings.types)
+          slots.append(.prepare(key, fresh, item: index))
+          preparing[key] = fresh
+          name = fresh
+        }
+        if sent == 1 {
+          sent = withParameters(query.bindings) { values, lengths, formats in
+            PQsendQueryPrepared(conn, name, Int32(query.bindings.count), values, lengths, formats, 1)
+          }
+        }
+      }
+      // A send fails only when the connection broke; it is not used again.
+      guard sent == 1 else { return lost(index, "sending a pipeline") }
+      slots.append(.item(index))
+    }
+    guard PQpipelineSync(conn) == 1 else { return lost(items.count - 1, "sending a pipeline") }
+    var failure: PipelineFailure?
+    var last: PGResultBox?
+    for slot in slots {
+      let index: Int
+      switch slot {
+      case .prepare(_, _, let item): index = item
+      case .item(let item): index = item
+      }
+      guard let result = PQgetResult(conn) else { return lost(index, "reading a pipeline's results") }
+      switch PQresultStatus(result) {
+      case PGRES_COMMAND_OK, PGRES_TUPLES_OK, PGRES_EMPTY_QUERY:
+        if case .prepare(let key, let name, _) = slot { statementNames[key] = name }
+        if case .item(let item) = slot, item == items.count - 1 {
+          last = PGResultBox(result)
+        } else {
+          PQclear(result)
+        }
+      case PGRES_PIPELINE_ABORTED:
+        PQclear(result)
+      default:
+        if failure == nil { failure = PipelineFailure(index: index, error: makeError(result)) }
+        PQclear(result)
+      }
+      // Each statement's results end with a NULL.
+      while let extra = PQgetResult(conn) { PQclear(extra) }
+    }
+    guard let sync = PQgetResult(conn) else { return lost(items.count - 1, "reading a pipeline's end") }
+    let synced = PQresultStatus(sync) == PGRES_PIPELINE_SYNC
+    PQclear(sync)
+    guard synced, PQexitPipelineMode(conn) == 1 else { return lost(items.count - 1, "ending a pipeline") }
+    if let failure { return .failure(failure) }
+    guard let last else { return lost(items.count - 1, "reading a pipeline's results") }
+    return .success(last)
   }
 
   /// Runs SQL text through the simple-query protocol (several statements allowed, text results).

@@ -23,7 +23,7 @@ public final class PostgresConnection: Sendable {
   public func query(
     _ query: PostgresQuery, file: String = #fileID, line: Int = #line
   ) async throws -> PostgresRows {
-    let result = try await run(query.sql, file: file, line: line) { raw throws(PostgresError) in
+    let result = try await run(.query(query), file: file, line: line) { raw throws(PostgresError) in
       try raw.execute(query)
     }
     return PostgresRows(result: result, statement: query.sql)
@@ -37,17 +37,67 @@ public final class PostgresConnection: Sendable {
     try await self.query(query, file: file, line: line).affectedRows
   }
 
-  /// Simple-query protocol, internal only (transaction control, migration files).
+  /// Simple-query protocol, internal only (transaction control, migration files). `single`: the
+  /// text is one command, which may then travel in one pipeline with deferred statements.
   func simple(
-    _ sql: String, cancellable: Bool = true, file: String = #fileID, line: Int = #line
+    _ sql: String, single: Bool = false, cancellable: Bool = true, file: String = #fileID, line: Int = #line
   ) async throws {
-    _ = try await run(sql, cancellable: cancellable, file: file, line: line) { raw throws(PostgresError) in
-      try raw.executeSimple(sql)
+    _ = try await run(single ? .command(sql) : nil, sql: sql, cancellable: cancellable, file: file, line: line) {
+      raw throws(PostgresError) in try raw.executeSimple(sql)
     }
   }
 
+  // MARK: Deferred statements
+
+  /// A statement waiting to travel with the next one (``PostgresTransaction/enqueue(_:file:line:)``,
+  /// or a transaction's BEGIN).
+  struct Deferred: Sendable {
+    var item: LibPQConnection.PipelineItem
+    var isBegin: Bool
+    var file: String
+    var line: Int
+  }
+
+  /// Queues `item` to be sent, in one pipeline, before the next statement that runs.
+  func deferStatement(_ item: LibPQConnection.PipelineItem, isBegin: Bool = false, file: String, line: Int) throws {
+    let refusal: (code: PostgresError.Code, message: String)? =
+      switch state.withLock({ $0.state }) {
+      case .ready: nil
+      case .executing: (.connectionBusy, "connection is already running a statement")
+      case .broken: (.connectionLost, "connection is broken")
+      case .closed: (.poolClosed, "connection is closed")
+      }
+    if let refusal {
+      throw PostgresError(code: refusal.code, message: refusal.message, statement: item.sql, file: file, line: line)
+    }
+    deferred.withLock { $0.append(Deferred(item: item, isBegin: isBegin, file: file, line: line)) }
+  }
+
+  /// Drops the deferred statements. Returns true when they began with a BEGIN: then nothing of
+  /// the transaction has reached the server, and there is nothing to roll back.
+  func discardDeferred() -> Bool {
+    deferred.withLock { queue in
+      defer { queue.removeAll() }
+      return queue.first?.isBegin == true
+    }
+  }
+
+  /// Whether nothing but a BEGIN waits: a transaction that ran no statement.
+  var onlyBeginDeferred: Bool { deferred.withLock { $0.count == 1 && $0[0].isBegin } }
+
+  private let deferred = Mutex<[Deferred]>([])
+
   private func run(
-    _ statement: String, cancellable: Bool = true, file: String, line: Int,
+    _ item: LibPQConnection.PipelineItem, cancellable: Bool = true, file: String, line: Int,
+    _ work: @escaping @Sendable (LibPQConnection) throws(PostgresError) -> PGResultBox
+  ) async throws -> PGResultBox {
+    try await run(item, sql: item.sql, cancellable: cancellable, file: file, line: line, work)
+  }
+
+  /// Runs `work`, or, when statements wait, sends them and `item` in one pipeline (`item` nil:
+  /// they go first, on their own, then `work` runs).
+  private func run(
+    _ item: LibPQConnection.PipelineItem?, sql statement: String, cancellable: Bool = true, file: String, line: Int,
     _ work: @escaping @Sendable (LibPQConnection) throws(PostgresError) -> PGResultBox
   ) async throws -> PGResultBox {
     switch state.withLock({ $0.startStatement() }) {
@@ -55,15 +105,35 @@ public final class PostgresConnection: Sendable {
     case .fail(let code, let message):
       throw PostgresError(code: code, message: message, statement: statement, file: file, line: line)
     }
+    let queued = deferred.withLock { queue in
+      defer { queue.removeAll() }
+      return queue
+    }
     let raw = self.raw
+    // Errors come back located: at the deferred statement that raised one, else at this one.
+    let perform = { @Sendable () -> Result<PGResultBox, PostgresError> in
+      if !queued.isEmpty {
+        let items = queued.map(\.item) + (item.map { [$0] } ?? [])
+        switch raw.pipeline(items) {
+        case .success(let result) where item != nil: return .success(result)
+        case .success: break
+        case .failure(let failure) where failure.index < queued.count:
+          let origin = queued[failure.index]
+          return .failure(failure.error.located(statement: origin.item.sql, file: origin.file, line: origin.line))
+        case .failure(let failure):
+          return .failure(failure.error.located(statement: statement, file: file, line: line))
+        }
+      }
+      do throws(PostgresError) {
+        return .success(try work(raw))
+      } catch {
+        return .failure(error.located(statement: statement, file: file, line: line))
+      }
+    }
     let execute = { () async -> Result<PGResultBox, PostgresError> in
-      if raw.thread.isCurrent {
-        // The usual case inside withConnection: we already run on the connection's own thread.
-        do throws(PostgresError) { return .success(try work(raw)) } catch { return .failure(error) }
-      }
-      return await raw.thread.run { () -> Result<PGResultBox, PostgresError> in
-        do throws(PostgresError) { return .success(try work(raw)) } catch { return .failure(error) }
-      }
+      // The usual case inside withConnection: we already run on the connection's own thread.
+      if raw.thread.isCurrent { return perform() }
+      return await raw.thread.run(perform)
     }
     let outcome: Result<PGResultBox, PostgresError>
     if cancellable {
@@ -77,7 +147,7 @@ public final class PostgresConnection: Sendable {
       return result
     case .failure(let error):
       finish(usable: !error.breaksConnection)
-      throw error.located(statement: statement, file: file, line: line)
+      throw error
     }
   }
 
@@ -91,7 +161,7 @@ public final class PostgresConnection: Sendable {
   /// must close it (false when a statement still runs and will close it when it ends).
   func detach() -> (reusable: Bool, poolCloses: Bool) {
     state.withLock { machine in
-      let reusable = machine.isReusable && raw.isIdleOutsideTransaction
+      let reusable = machine.isReusable && raw.isIdleOutsideTransaction && deferred.withLock(\.isEmpty)
       switch machine.close() {
       case .closeNow: return (reusable, true)
       case .closeWhenStatementEnds: return (false, false)

@@ -57,6 +57,15 @@ public struct PostgresTransaction: Sendable {
   public func execute(_ query: PostgresQuery, file: String = #fileID, line: Int = #line) async throws -> Int {
     try await connection.execute(query, file: file, line: line)
   }
+
+  /// Queues a statement whose result the body does not need. It is sent together with the
+  /// transaction's next statement, or with its COMMIT, in one round trip (libpq pipeline mode),
+  /// and runs before it. If it fails, that next statement (or the commit) throws its error,
+  /// located here, and the transaction rolls back as usual. Throws now only when the connection
+  /// is unusable.
+  public func enqueue(_ query: PostgresQuery, file: String = #fileID, line: Int = #line) throws {
+    try connection.deferStatement(.query(query), file: file, line: line)
+  }
 }
 
 extension PostgresPool {
@@ -98,7 +107,8 @@ extension PostgresConnection {
     file: String = #fileID, line: Int = #line,
     _ body: (PostgresTransaction) async throws -> T
   ) async throws -> T {
-    try await simple(level.beginStatement, cancellable: false, file: file, line: line)
+    // BEGIN travels with the first statement (or not at all, when the body runs none).
+    try deferStatement(.command(level.beginStatement), isBegin: true, file: file, line: line)
     let result: T
     do {
       result = try await body(PostgresTransaction(connection: self))
@@ -113,12 +123,19 @@ extension PostgresConnection {
         message: "the transaction was aborted by an earlier error that the body caught; it was rolled back",
         statement: "COMMIT", file: file, line: line)
     }
+    if onlyBeginDeferred {
+      _ = discardDeferred()
+      return result
+    }
     do {
-      try await simple("COMMIT", cancellable: false, file: file, line: line)
+      try await simple("COMMIT", single: true, cancellable: false, file: file, line: line)
     } catch var error as PostgresError {
       if error.code == .connectionLost {
         error.code = .commitOutcomeUnknown
         error.message = "connection lost during COMMIT; the transaction may or may not have been applied: \(error.message)"
+      } else if isInFailedTransaction {
+        // A statement deferred to the commit failed, so COMMIT never ran.
+        await rollbackQuietly(file: file, line: line)
       }
       throw error
     }
@@ -126,7 +143,8 @@ extension PostgresConnection {
   }
 
   private func rollbackQuietly(file: String, line: Int) async {
-    try? await simple("ROLLBACK", cancellable: false, file: file, line: line)
+    if discardDeferred() { return }
+    try? await simple("ROLLBACK", single: true, cancellable: false, file: file, line: line)
   }
 
   // MARK: Advisory locks

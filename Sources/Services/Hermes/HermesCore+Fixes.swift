@@ -37,7 +37,8 @@ extension HermesCore {
     let validator = configuration.fixes
     return try await pool.withTransaction { tx in
       // Lock first, then read the previous fix: concurrent fixes of one deliverer see each other.
-      _ = try await tx.query("SELECT 1 FROM hermes.deliverers WHERE id = \(delivererID) FOR UPDATE")
+      // (The lock travels with the read, in one round trip; the server still runs it first.)
+      try tx.enqueue("SELECT 1 FROM hermes.deliverers WHERE id = \(delivererID) FOR UPDATE")
       guard let row = try await tx.query("SELECT * FROM hermes.deliverer_rows WHERE id = \(delivererID)").first else {
         throw RPCError(code: .failedPrecondition, message: "you are not registered as a deliverer")
       }
@@ -62,7 +63,7 @@ extension HermesCore {
         outcomes.append(FixOutcome(rejection: nil, movedPayloads: 0))
       }
       guard let last = accepted.last else { return outcomes }
-      try await tx.execute(
+      try tx.enqueue(
         """
         UPDATE hermes.deliverers SET
           lat = \(last.point.latitude), lon = \(last.point.longitude), accuracy_m = \(last.accuracyMeters),

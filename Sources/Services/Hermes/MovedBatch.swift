@@ -163,8 +163,9 @@ final class MovedBatch: Sendable {
   }
 
   /// Writes the moved payloads and the position history rows and sends the live positions, in
-  /// event order.
-  func flush(in tx: PostgresTransaction) async throws {
+  /// event order. The three statements are queued (`PostgresTransaction.enqueue`) and reach the
+  /// server with the transaction's next statement or its COMMIT.
+  func flush(in tx: PostgresTransaction) throws {
     let (moved, positions, updates) = state.withLock { state in
       defer {
         state.moved.removeAll()
@@ -175,7 +176,7 @@ final class MovedBatch: Sendable {
     }
     if !moved.isEmpty {
       let locations = moved.map { $0.row.location ?? Courier_Common_V1_Location() }
-      try await tx.execute(
+      try tx.enqueue(
         """
         UPDATE hermes.payloads AS p SET
           lat = m.lat, lon = m.lon, accuracy_m = m.accuracy_m, speed_mps = m.speed_mps, heading_deg = m.heading_deg,
@@ -196,7 +197,7 @@ final class MovedBatch: Sendable {
         """)
     }
     if !positions.isEmpty {
-      try await tx.execute(
+      try tx.enqueue(
         """
         INSERT INTO hermes.payload_positions
           (payload_id, event_id, deliverer_id, lat, lon, accuracy_m, speed_mps, heading_deg, altitude_m, recorded_at, stored_at)
@@ -211,7 +212,7 @@ final class MovedBatch: Sendable {
     }
     if !updates.isEmpty {
       // One statement; unnest yields the array in order, so the watchers see them in event order.
-      _ = try await tx.query(
+      try tx.enqueue(
         "SELECT pg_notify(\(PositionHub.payloadChannel), body) FROM unnest(\(PostgresArray(updates))) AS body")
     }
   }

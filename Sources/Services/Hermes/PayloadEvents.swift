@@ -84,7 +84,7 @@ package struct PayloadEvents: Sendable {
         for (consumed, moved) in zip(events, moves) {
           try await batch.handle(moved, consumed: consumed, in: tx, batch: shared)
         }
-        try await shared.flush(in: tx)
+        try shared.flush(in: tx)
       } else {
         let handler = batch.handler
         for event in events { try await handler(event, tx) }

@@ -214,7 +214,8 @@ final class DeliveryStore: Sendable {
       let announced = pushes.filter { stored[$0.id] != nil && $0.delivery.userID != nil }
       if !announced.isEmpty {
         // unnest yields the array in order: the live streams hear of the pushes in request order.
-        _ = try await tx.query("""
+        // Queued: it goes with the COMMIT (or the query for repeated keys).
+        try tx.enqueue("""
           SELECT pg_notify(\(channel), body)
           FROM unnest(\(PostgresArray(announced.map { "\($0.delivery.userID!.text) \($0.id.text)" }))) AS body
           """)

@@ -1,0 +1,121 @@
+import Foundation
+import Postgres
+import Testing
+
+extension IntegrationTests {
+  /// `PostgresTransaction.enqueue` and the deferred BEGIN: statements that travel with the next
+  /// one in a libpq pipeline.
+  @Suite("Pipelined statements")
+  struct PipelineTests {
+    @Test("enqueued statements run before the next statement, inside the transaction")
+    func order() async throws {
+      try await withPool(maxConnections: 1) { pool in
+        let table = uniqueName("pipe")
+        try await pool.execute("CREATE TABLE \(identifier: table) (id bigint PRIMARY KEY)")
+        struct Abort: Error {}
+        await #expect(throws: Abort.self) {
+          try await pool.withTransaction { tx in
+            try tx.enqueue("INSERT INTO \(identifier: table) VALUES (\(1))")
+            try tx.enqueue("INSERT INTO \(identifier: table) VALUES (\(2))")
+            let count = try await tx.query("SELECT count(*) FROM \(identifier: table)").first!.decode(Int.self, at: 0)
+            #expect(count == 2)
+            throw Abort()
+          }
+        }
+        let count = try await pool.query("SELECT count(*) FROM \(identifier: table)").first!.decode(Int.self, at: 0)
+        #expect(count == 0)
+        try await pool.execute("DROP TABLE \(identifier: table)")
+      }
+    }
+
+    @Test("an enqueued statement that fails fails the next statement with its own error and place")
+    func failureBeforeNext() async throws {
+      try await withPool(maxConnections: 1) { pool in
+        let table = uniqueName("pipe")
+        try await pool.execute("CREATE TABLE \(identifier: table) (id bigint PRIMARY KEY)")
+        try await pool.execute("INSERT INTO \(identifier: table) VALUES (\(1))")
+        // Caught by hand: inside #expect's closure, #line would name the macro's line.
+        var error: PostgresError?
+        var enqueuedAt = 0
+        do {
+          try await pool.withTransaction(retry: .never) { tx in
+            try tx.enqueue("INSERT INTO \(identifier: table) VALUES (\(2))")
+            enqueuedAt = #line + 1
+            try tx.enqueue("INSERT INTO \(identifier: table) SELECT \(1)")  // a duplicate key
+            try await tx.query("SELECT 1")
+          }
+        } catch let failure as PostgresError {
+          error = failure
+        }
+        #expect(error?.sqlState == "23505")
+        #expect(error?.statement?.hasSuffix("SELECT $1") == true)
+        #expect(error?.line == enqueuedAt)
+        let ids = try await pool.query("SELECT id FROM \(identifier: table)").map { try $0.decode(Int.self, at: 0) }
+        #expect(ids == [1])
+        try await pool.execute("DROP TABLE \(identifier: table)")
+      }
+    }
+
+    @Test("an enqueued statement that fails at COMMIT fails the commit, keeps nothing, and the connection stays in use")
+    func failureAtCommit() async throws {
+      try await withPool(maxConnections: 1) { pool in
+        let table = uniqueName("pipe")
+        try await pool.execute("CREATE TABLE \(identifier: table) (id bigint PRIMARY KEY)")
+        try await pool.execute("INSERT INTO \(identifier: table) VALUES (\(1))")
+        let backend = try await pool.query("SELECT pg_backend_pid()").first!.decode(Int32.self, at: 0)
+        let error = await #expect(throws: PostgresError.self) {
+          try await pool.withTransaction(retry: .never) { tx in
+            try await tx.execute("INSERT INTO \(identifier: table) VALUES (\(3))")
+            try tx.enqueue("INSERT INTO \(identifier: table) VALUES (\(4))")
+            try tx.enqueue("INSERT INTO \(identifier: table) VALUES (\(1))")  // a duplicate key
+          }
+        }
+        #expect(error?.sqlState == "23505")
+        let ids = try await pool.query("SELECT id FROM \(identifier: table) ORDER BY id").map { try $0.decode(Int.self, at: 0) }
+        #expect(ids == [1])
+        // Rolled back, not discarded: the pool's one connection is the same backend.
+        #expect(try await pool.query("SELECT pg_backend_pid()").first!.decode(Int32.self, at: 0) == backend)
+        try await pool.withTransaction { tx in try tx.enqueue("INSERT INTO \(identifier: table) VALUES (\(5))") }
+        let after = try await pool.query("SELECT id FROM \(identifier: table) ORDER BY id").map { try $0.decode(Int.self, at: 0) }
+        #expect(after == [1, 5])
+        try await pool.execute("DROP TABLE \(identifier: table)")
+      }
+    }
+
+    @Test("a statement whose preparation failed in a pipeline is prepared again next time")
+    func failedPreparation() async throws {
+      try await withPool(maxConnections: 1) { pool in
+        let table = uniqueName("pipe")
+        let error = await #expect(throws: PostgresError.self) {
+          try await pool.withTransaction(retry: .never) { tx in
+            try tx.enqueue("INSERT INTO \(identifier: table) VALUES (\(1))")  // no such table yet
+            try await tx.query("SELECT 1")
+          }
+        }
+        #expect(error?.sqlState == "42P01")
+        try await pool.execute("CREATE TABLE \(identifier: table) (id bigint PRIMARY KEY)")
+        try await pool.withTransaction { tx in
+          try tx.enqueue("INSERT INTO \(identifier: table) VALUES (\(1))")
+          try await tx.query("SELECT 1")
+        }
+        let ids = try await pool.query("SELECT id FROM \(identifier: table)").map { try $0.decode(Int.self, at: 0) }
+        #expect(ids == [1])
+        try await pool.execute("DROP TABLE \(identifier: table)")
+      }
+    }
+
+    @Test("a transaction that runs no statement commits, and BEGIN (with its isolation level) takes effect with the first one")
+    func lazyBegin() async throws {
+      try await withPool(maxConnections: 1) { pool in
+        try await pool.withTransaction { _ in }
+        try await pool.withTransaction(isolation: .serializable) { tx in
+          let level = try await tx.query("SHOW transaction_isolation").first!.decode(String.self, at: 0)
+          #expect(level == "serializable")
+          try await tx.query("SELECT pg_sleep(0.01)")
+          let later = try await tx.query("SELECT now() < statement_timestamp()").first!.decode(Bool.self, at: 0)
+          #expect(later)  // now() is the transaction's start: the statements share one transaction
+        }
+      }
+    }
+  }
+}
