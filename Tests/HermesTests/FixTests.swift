@@ -157,4 +157,38 @@ struct FixTests {
       #expect(try position.map { try $0.decode(Double.self, at: 0) } == [expected.last!])
     }
   }
+
+  @Test("fixes of several deliverers share one transaction: each request is checked on its own, one deliverer's in request order, and an unregistered deliverer fails alone")
+  func sharedTransaction() async throws {
+    try await Harness.with { h in
+      let (first, a, _) = try await h.carriedPayload()
+      let (second, b, _) = try await h.carriedPayload()
+      let (idA, idB) = (UUID(uuidString: a.delivererID)!, UUID(uuidString: b.delivererID)!)
+      let before = try await h.lastSeq()
+      let results = try await h.core.keepFixes([
+        FixRequest(delivererID: idA, locations: [h.location(secondsAgo: 20)], headers: ["request-id": "r1"]),
+        FixRequest(delivererID: UUID(), locations: [h.location(secondsAgo: 20)], headers: ["request-id": "r2"]),
+        FixRequest(delivererID: idB, locations: [h.location(meters: 10, secondsAgo: 20)], headers: ["request-id": "r3"]),
+        // Older than A's fix in the first request: out of order; then a newer one.
+        FixRequest(
+          delivererID: idA, locations: [h.location(secondsAgo: 30), h.location(meters: 8, secondsAgo: 10)],
+          headers: ["request-id": "r4"]),
+      ])
+      #expect(try results[0].get() == [FixOutcome(rejection: nil, movedPayloads: 1)])
+      #expect(throws: RPCError.self) { try results[1].get() }
+      if case .failure(let error) = results[1] { #expect(error.code == .failedPrecondition) }
+      #expect(try results[2].get() == [FixOutcome(rejection: nil, movedPayloads: 1)])
+      #expect(try results[3].get() == [FixOutcome(rejection: .outOfOrder, movedPayloads: 0), FixOutcome(rejection: nil, movedPayloads: 1)])
+      let rows = try await h.pool.query(
+        "SELECT key, headers->>'request-id' FROM event_source.events WHERE seq > \(before) ORDER BY seq")
+      let appended = try rows.map { try $0.decode((String, String).self) }
+      #expect(appended.map(\.0) == [first.deliveryPayloadID, second.deliveryPayloadID, first.deliveryPayloadID])
+      #expect(appended.map(\.1) == ["r1", "r3", "r4"])
+      // Each deliverer is where its newest accepted fix put it.
+      let positions = try await h.pool.query(
+        "SELECT id, lat FROM hermes.deliverers WHERE id = ANY(\(PostgresArray([idA, idB])))")
+      let latitude = Dictionary(uniqueKeysWithValues: try positions.map { try $0.decode((UUID, Double).self) })
+      #expect(latitude == [idA: h.location(meters: 8).point.latitude, idB: h.location(meters: 10).point.latitude])
+    }
+  }
 }

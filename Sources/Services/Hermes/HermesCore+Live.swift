@@ -96,7 +96,8 @@ extension HermesCore {
   /// One task reads the stream while another keeps what it read: every fix that arrived while the
   /// last transaction committed goes into the next one (at most `maxFixBatch`), so a device that
   /// uploads a queue of fixes costs one commit per batch rather than one per fix, and a device
-  /// sending one fix at a time still has it kept at once.
+  /// sending one fix at a time still has it kept at once. The batches of all streams share
+  /// transactions through ``FixIntake``.
   package func reportStream<Fixes: AsyncSequence & Sendable>(
     _ fixes: Fixes
   ) async throws -> Courier_Hermes_V1_ReportLocationResponse where Fixes.Element == Courier_Common_V1_Location? {
@@ -120,7 +121,8 @@ extension HermesCore {
       var index: Int64 = 0
       do {
         while let batch = try await handOver.take() {
-          for outcome in try await rpc({ try await keepFixes(batch, of: deliverer.id) }) {
+          let request = FixRequest(delivererID: deliverer.id, locations: batch, headers: eventHeaders)
+          for outcome in try await rpc({ try await intake.keep(request, in: self) }) {
             if let reason = outcome.rejection {
               response.rejectedCount += 1
               if response.rejections.count < 100 {

@@ -68,6 +68,8 @@ public final class HermesCore: Sendable {
   let hub: PositionHub
   let logger: Logger
   let now: @Sendable () -> Date
+  /// The ReportLocation streams' shared transactions.
+  let intake = FixIntake(maxFixes: 500)
 
   /// - Parameters:
   ///   - events: the store that `DeliveryPayloadRegistered` and `DeliveryPayloadChangedLocation` are
