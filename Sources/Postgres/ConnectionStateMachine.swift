@@ -20,16 +20,18 @@ struct ConnectionStateMachine: Sendable {
   }
 
   mutating func startStatement() -> StartAction {
+    if let refusal { return .fail(refusal.code, refusal.message) }
+    state = .executing(closeRequested: false)
+    return .execute
+  }
+
+  /// Why a statement cannot start now (sent, or queued to be sent), or nil when it can.
+  var refusal: (code: PostgresError.Code, message: String)? {
     switch state {
-    case .ready:
-      state = .executing(closeRequested: false)
-      return .execute
-    case .executing:
-      return .fail(.connectionBusy, "connection is already running a statement")
-    case .broken:
-      return .fail(.connectionLost, "connection is broken")
-    case .closed:
-      return .fail(.poolClosed, "connection is closed")
+    case .ready: nil
+    case .executing: (.connectionBusy, "connection is already running a statement")
+    case .broken: (.connectionLost, "connection is broken")
+    case .closed: (.poolClosed, "connection is closed")
     }
   }
 

@@ -60,14 +60,7 @@ public final class PostgresConnection: Sendable {
 
   /// Queues `item` to be sent, in one pipeline, before the next statement that runs.
   func deferStatement(_ item: LibPQConnection.PipelineItem, isBegin: Bool = false, file: String, line: Int) throws {
-    let refusal: (code: PostgresError.Code, message: String)? =
-      switch state.withLock({ $0.state }) {
-      case .ready: nil
-      case .executing: (.connectionBusy, "connection is already running a statement")
-      case .broken: (.connectionLost, "connection is broken")
-      case .closed: (.poolClosed, "connection is closed")
-      }
-    if let refusal {
+    if let refusal = state.withLock({ $0.refusal }) {
       throw PostgresError(code: refusal.code, message: refusal.message, statement: item.sql, file: file, line: line)
     }
     deferred.withLock { $0.append(Deferred(item: item, isBegin: isBegin, file: file, line: line)) }
