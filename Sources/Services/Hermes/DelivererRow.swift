@@ -30,10 +30,7 @@ package struct DelivererRow: Sendable {
 
   /// The previous fix, as the validator needs it.
   package var previousFix: FixValidator.Previous? {
-    guard let location else { return nil }
-    return FixValidator.Previous(
-      latitude: location.point.latitude, longitude: location.point.longitude,
-      accuracy: location.accuracyMeters, recordedAt: location.recordedAt.date)
+    location.map(FixValidator.Previous.init)
   }
 
   package var message: Courier_Hermes_V1_Deliverer {

@@ -31,6 +31,13 @@ public struct FixValidator: Sendable {
       self.accuracy = accuracy
       self.recordedAt = recordedAt
     }
+
+    /// An accepted fix as the next one is checked against it.
+    public init(_ location: Courier_Common_V1_Location) {
+      self.init(
+        latitude: location.point.latitude, longitude: location.point.longitude, accuracy: location.accuracyMeters,
+        recordedAt: location.recordedAt.date)
+    }
   }
 
   /// Nil when `location` (an optional message: `hasLocation` false means missing) is acceptable,

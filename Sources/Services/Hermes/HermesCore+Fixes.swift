@@ -55,7 +55,6 @@ extension HermesCore {
         deliverers[deliverer.id] = deliverer
       }
       let moment = now()
-      var previous: [UUID: FixValidator.Previous] = [:]
       var last: [UUID: Courier_Common_V1_Location] = [:]
       var accepted: [[Courier_Common_V1_Location]] = []
       var results: [Result<[FixOutcome], RPCError>] = []
@@ -65,7 +64,8 @@ extension HermesCore {
           accepted.append([])
           continue
         }
-        var before = previous[deliverer.id] ?? deliverer.previousFix
+        // A deliverer's earlier request in this batch left its newest fix in `last`.
+        var before = last[deliverer.id].map(FixValidator.Previous.init) ?? deliverer.previousFix
         var kept: [Courier_Common_V1_Location] = []
         var outcomes: [FixOutcome] = []
         for location in request.locations {
@@ -78,12 +78,9 @@ extension HermesCore {
             continue
           }
           kept.append(location)
-          before = FixValidator.Previous(
-            latitude: location.point.latitude, longitude: location.point.longitude,
-            accuracy: location.accuracyMeters, recordedAt: location.recordedAt.date)
+          before = FixValidator.Previous(location)
           outcomes.append(FixOutcome(rejection: nil, movedPayloads: 0))
         }
-        previous[deliverer.id] = before
         if let newest = kept.last { last[deliverer.id] = newest }
         accepted.append(kept)
         results.append(.success(outcomes))
