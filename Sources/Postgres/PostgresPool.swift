@@ -48,13 +48,11 @@ public final class PostgresPool: Sendable {
       throw error.located(statement: nil, file: file, line: line)
     }
     let connection = PostgresConnection(raw: raw)
-    do {
-      let result = try await withTaskExecutorPreference(raw.thread) { try await body(connection) }
-      release(connection)
-      return result
-    } catch {
-      release(connection)
-      throw error
+    // Released on the connection's thread, before the task hops back: a waiter gets the connection
+    // even while the cooperative pool is busy.
+    return try await withTaskExecutorPreference(raw.thread) {
+      defer { release(connection) }
+      return try await body(connection)
     }
   }
 
