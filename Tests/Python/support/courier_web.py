@@ -12,6 +12,7 @@ the stack is module-scoped, so every test module gets its own.
 """
 
 import datetime
+import os
 import pathlib
 import secrets
 import shutil
@@ -23,6 +24,8 @@ import pytest
 import requests
 
 ROOT = pathlib.Path(__file__).resolve().parents[3]
+# Where browser tests leave screenshots and logs for a person to look at.
+ARTIFACTS = pathlib.Path(os.environ.get("COURIER_ARTIFACTS", ROOT / ".run" / "artifacts"))
 sys.path.insert(0, str(ROOT / "scripts"))
 sys.path.insert(0, str(ROOT / "Tests" / "Python" / "support"))
 import courier_protos  # noqa: E402

@@ -16,9 +16,8 @@ import pytest
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "support"))
 from courier_web import *  # noqa: E402,F401,F403
-from courier_web import ROOT  # noqa: E402
+from courier_web import ARTIFACTS  # noqa: E402
 
-ARTIFACTS = pathlib.Path(os.environ.get("COURIER_ARTIFACTS", ROOT / ".run" / "artifacts"))
 CHROMIUM = os.environ.get("COURIER_CHROMIUM", "/usr/bin/chromium")
 CHROMEDRIVER = os.environ.get("COURIER_CHROMEDRIVER", "/usr/bin/chromedriver")
 

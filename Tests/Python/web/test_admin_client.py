@@ -33,6 +33,8 @@ from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
+from courier_web import ARTIFACTS
+
 WAIT = 30  # seconds; every wait polls, none sleeps
 
 
@@ -529,9 +531,8 @@ def tile_browser(request):
         options.add_argument(flag)
     driver = webdriver.Chrome(service=Service(os.environ.get("COURIER_CHROMEDRIVER", "/usr/bin/chromedriver")),
                               options=options)
-    artifacts = pathlib.Path(os.environ.get("COURIER_ARTIFACTS", pathlib.Path(__file__).resolve().parents[3] / ".run" / "artifacts"))
-    artifacts.mkdir(parents=True, exist_ok=True)
-    driver.shot = lambda name: driver.save_screenshot(str(artifacts / f"{request.node.name}-{name}.png"))
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    driver.shot = lambda name: driver.save_screenshot(str(ARTIFACTS / f"{request.node.name}-{name}.png"))
     driver.tiles = tiles
     try:
         yield driver

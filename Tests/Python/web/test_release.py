@@ -31,7 +31,7 @@ import grpc
 import pytest
 import requests
 
-from conftest import ARTIFACTS
+from courier_web import ARTIFACTS
 
 SETTLE = 3.0  # seconds; the default (30, deploy/k8s's minReadySeconds) would only make the test slow
 PACE = 0.05  # seconds between one client's requests: steady load that leaves the two cores some air
