@@ -26,6 +26,23 @@ import requests
 ROOT = pathlib.Path(__file__).resolve().parents[3]
 # Where browser tests leave screenshots and logs for a person to look at.
 ARTIFACTS = pathlib.Path(os.environ.get("COURIER_ARTIFACTS", ROOT / ".run" / "artifacts"))
+CHROMIUM = os.environ.get("COURIER_CHROMIUM", "/usr/bin/chromium")
+CHROMEDRIVER = os.environ.get("COURIER_CHROMEDRIVER", "/usr/bin/chromedriver")
+
+
+def chromium_options(*extra):
+    """Headless Chromium that runs as root and stays off the network on its own (no background
+    networking, updates, sync or field trials), with the flags in `extra` added."""
+    from selenium import webdriver
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--no-first-run", "--disable-default-apps", "--metrics-recording-only", "--mute-audio",
+                 "--disable-features=Translate,OptimizationHints,MediaRouter", "--window-size=1280,900", *extra):
+        options.add_argument(flag)
+    return options
 sys.path.insert(0, str(ROOT / "scripts"))
 sys.path.insert(0, str(ROOT / "Tests" / "Python" / "support"))
 import courier_protos  # noqa: E402

@@ -16,23 +16,7 @@ import pytest
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "support"))
 from courier_web import *  # noqa: E402,F401,F403
-from courier_web import ARTIFACTS  # noqa: E402
-
-CHROMIUM = os.environ.get("COURIER_CHROMIUM", "/usr/bin/chromium")
-CHROMEDRIVER = os.environ.get("COURIER_CHROMEDRIVER", "/usr/bin/chromedriver")
-
-
-def chromium_options():
-    from selenium import webdriver
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--no-first-run", "--disable-default-apps", "--metrics-recording-only", "--mute-audio",
-                 "--disable-features=Translate,OptimizationHints,MediaRouter", "--window-size=1280,900"):
-        options.add_argument(flag)
-    return options
+from courier_web import ARTIFACTS, CHROMEDRIVER, CHROMIUM, chromium_options  # noqa: E402
 
 
 @pytest.fixture

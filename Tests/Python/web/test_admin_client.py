@@ -16,7 +16,6 @@ import base64
 import datetime
 import http.server
 import math
-import os
 import pathlib
 import re
 import ssl
@@ -33,7 +32,7 @@ from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
-from courier_web import ARTIFACTS
+from courier_web import ARTIFACTS, CHROMEDRIVER, chromium_options
 
 WAIT = 30  # seconds; every wait polls, none sleeps
 
@@ -522,15 +521,9 @@ def tile_browser(request):
 
     directory = pathlib.Path(tempfile.mkdtemp(prefix="courier-tiles-"))
     tiles = TileServer(directory)
-    options = webdriver.ChromeOptions()
-    options.binary_location = os.environ.get("COURIER_CHROMIUM", "/usr/bin/chromium")
-    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--no-first-run", "--disable-default-apps", "--window-size=1280,900", "--ignore-certificate-errors",
-                 f"--host-resolver-rules=MAP tile.openstreetmap.org:443 127.0.0.1:{tiles.port}"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(os.environ.get("COURIER_CHROMEDRIVER", "/usr/bin/chromedriver")),
-                              options=options)
+    options = chromium_options("--ignore-certificate-errors",
+                               f"--host-resolver-rules=MAP tile.openstreetmap.org:443 127.0.0.1:{tiles.port}")
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     driver.shot = lambda name: driver.save_screenshot(str(ARTIFACTS / f"{request.node.name}-{name}.png"))
     driver.tiles = tiles
