@@ -39,9 +39,11 @@ extension HermesCore {
 
   /// Several deliverers' fixes in one transaction (``FixIntake`` gathers them): their rows are
   /// locked in id order, every request is checked as ``keepFixes(_:of:)`` checks it (two requests
-  /// of one deliverer in request order), and the writes are one statement each, whatever the
-  /// number of deliverers. A deliverer that is not registered fails its own request only; a
-  /// database error fails them all.
+  /// of one deliverer in request order), and the deliverers' rows are updated and their carried
+  /// payloads read in one statement each, whatever the number of deliverers. Each deliverer's live
+  /// position is a NOTIFY of its own and each request's events an append of their own (with that
+  /// request's headers); both are queued and travel with the COMMIT. A deliverer that is not
+  /// registered fails its own request only; a database error fails them all.
   func keepFixes(_ requests: [FixRequest]) async throws -> [Result<[FixOutcome], RPCError>] {
     let validator = configuration.fixes
     let ids = Array(Set(requests.map(\.delivererID))).sorted { $0.uuidString < $1.uuidString }
