@@ -467,6 +467,7 @@ let package = Package(
       name: "ServiceKitTests",
       dependencies: [
         "ServiceKit",
+        "CourierTestSupport",
         "Gateway",
         "Transport",
         "Health",

@@ -1,9 +1,7 @@
 import ContractRuntime
+import CourierTestSupport
 import Foundation
 import Gateway
-#if canImport(Glibc)
-  import Glibc
-#endif
 import Generated
 import GRPCCore
 import Health
@@ -243,23 +241,9 @@ struct CourierServerTests {
   static func listenerCloses(port: Int, within seconds: Int = 10) async throws -> Bool {
     let deadline = ContinuousClock.now + .seconds(seconds)
     while ContinuousClock.now < deadline {
-      if !acceptsConnections(port: port) { return true }
+      if !Loopback.acceptsConnections(port: port) { return true }
       try await Task.sleep(for: .milliseconds(10))
     }
     return false
-  }
-
-  private static func acceptsConnections(port: Int) -> Bool {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    guard fd >= 0 else { return false }
-    defer { close(fd) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_port = in_port_t(UInt16(port).bigEndian)
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    let result = withUnsafePointer(to: &address) {
-      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-    }
-    return result == 0
   }
 }

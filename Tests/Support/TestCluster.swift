@@ -129,32 +129,14 @@ package final class TestCluster: Sendable {
     for _ in 0..<200 {
       let port = Int.random(in: candidates)
       let fresh = handedOut.withLock { $0.insert(port).inserted }
-      if fresh, bindLoopback(port: port) != nil { return port }
+      if fresh, Loopback.bind(port: port) != nil { return port }
     }
     throw StartError(description: "no free port for a test Postgres server in \(candidates) on 127.0.0.1")
   }
 
-  /// Binds a socket to 127.0.0.1 on `port` (0: any) and closes it; the port it got, or nil.
-  private static func bindLoopback(port: Int) -> Int? {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    guard fd >= 0 else { return nil }
-    defer { close(fd) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_port = UInt16(port).bigEndian
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    let bound = withUnsafeMutablePointer(to: &address) {
-      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
-        bind(fd, pointer, length) == 0 && getsockname(fd, pointer, &length) == 0
-      }
-    }
-    return bound ? Int(UInt16(bigEndian: address.sin_port)) : nil
-  }
-
   /// A port that was free a moment ago on 127.0.0.1 (bind to port 0, read it back, close).
   package static func freePort() throws -> Int {
-    guard let port = bindLoopback(port: 0) else { throw StartError(description: "cannot bind a free port on 127.0.0.1") }
+    guard let port = Loopback.bind(port: 0) else { throw StartError(description: "cannot bind a free port on 127.0.0.1") }
     return port
   }
 }
