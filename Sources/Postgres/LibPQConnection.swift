@@ -145,12 +145,14 @@ final class LibPQConnection: @unchecked Sendable {
   }
 
   /// Sends `items` to the server in one go (libpq pipeline mode: one write, one sync) and returns
-  /// the last item's result (blocking). Items after one that fails are not run
-  /// (`PGRES_PIPELINE_ABORTED`); the failure names the first that failed. Inside a transaction
+  /// the results of the last `kept` items, in order (blocking). Items after one that fails are not
+  /// run (`PGRES_PIPELINE_ABORTED`); the failure names the first that failed. Inside a transaction
   /// block a failure leaves the transaction aborted, as a single statement's would.
-  func pipeline(_ items: [PipelineItem]) -> Result<PGResultBox, PipelineFailure> {
+  func pipeline(_ items: [PipelineItem], keeping kept: Int) -> Result<[PGResultBox], PipelineFailure> {
     precondition(!items.isEmpty, "an empty pipeline")
-    func lost(_ index: Int, _ what: String) -> Result<PGResultBox, PipelineFailure> {
+    precondition((0...items.count).contains(kept), "keeping more results than items")
+    let firstKept = items.count - kept
+    func lost(_ index: Int, _ what: String) -> Result<[PGResultBox], PipelineFailure> {
       .failure(PipelineFailure(index: index, error: PostgresError(
         code: .connectionLost, message: "connection lost \(what): \(Self.trimmed(PQerrorMessage(conn)))")))
     }
@@ -190,7 +192,8 @@ final class LibPQConnection: @unchecked Sendable {
     }
     guard PQpipelineSync(conn) == 1 else { return lost(items.count - 1, "sending a pipeline") }
     var failure: PipelineFailure?
-    var last: PGResultBox?
+    var results: [PGResultBox] = []
+    results.reserveCapacity(kept)
     for slot in slots {
       let index: Int
       switch slot {
@@ -201,8 +204,8 @@ final class LibPQConnection: @unchecked Sendable {
       switch PQresultStatus(result) {
       case PGRES_COMMAND_OK, PGRES_TUPLES_OK, PGRES_EMPTY_QUERY:
         if case .prepare(let key, let name, _) = slot { statementNames[key] = name }
-        if case .item(let item) = slot, item == items.count - 1 {
-          last = PGResultBox(result)
+        if case .item(let item) = slot, item >= firstKept {
+          results.append(PGResultBox(result))
         } else {
           PQclear(result)
         }
@@ -220,8 +223,8 @@ final class LibPQConnection: @unchecked Sendable {
     PQclear(sync)
     guard synced, PQexitPipelineMode(conn) == 1 else { return lost(items.count - 1, "ending a pipeline") }
     if let failure { return .failure(failure) }
-    guard let last else { return lost(items.count - 1, "reading a pipeline's results") }
-    return .success(last)
+    guard results.count == kept else { return lost(items.count - 1, "reading a pipeline's results") }
+    return .success(results)
   }
 
   /// Runs SQL text through the simple-query protocol (several statements allowed, text results).

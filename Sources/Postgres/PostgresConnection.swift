@@ -29,6 +29,19 @@ public final class PostgresConnection: Sendable {
     return PostgresRows(result: result, statement: query.sql)
   }
 
+  /// Runs several statements in one round trip (libpq pipeline mode) and returns each one's rows,
+  /// in order. They run one after the other on the server, as separate calls would; if one fails,
+  /// it throws (located at it) and the ones after it do not run.
+  public func query(
+    all queries: [PostgresQuery], file: String = #fileID, line: Int = #line
+  ) async throws -> [PostgresRows] {
+    guard let first = queries.first else { return [] }
+    let results = try await run(queries.map { .query($0) }, sql: first.sql, file: file, line: line) {
+      raw throws(PostgresError) in try raw.execute(first)  // one query alone
+    }
+    return zip(results, queries).map { PostgresRows(result: $0, statement: $1.sql) }
+  }
+
   /// Runs a statement and returns the number of rows it inserted, updated, deleted or selected.
   @discardableResult
   public func execute(
@@ -42,7 +55,7 @@ public final class PostgresConnection: Sendable {
   func simple(
     _ sql: String, single: Bool = false, cancellable: Bool = true, file: String = #fileID, line: Int = #line
   ) async throws {
-    _ = try await run(single ? .command(sql) : nil, sql: sql, cancellable: cancellable, file: file, line: line) {
+    _ = try await run(single ? [.command(sql)] : [], sql: sql, cancellable: cancellable, file: file, line: line) {
       raw throws(PostgresError) in try raw.executeSimple(sql)
     }
   }
@@ -84,15 +97,17 @@ public final class PostgresConnection: Sendable {
     _ item: LibPQConnection.PipelineItem, cancellable: Bool = true, file: String, line: Int,
     _ work: @escaping @Sendable (LibPQConnection) throws(PostgresError) -> PGResultBox
   ) async throws -> PGResultBox {
-    try await run(item, sql: item.sql, cancellable: cancellable, file: file, line: line, work)
+    try await run([item], sql: item.sql, cancellable: cancellable, file: file, line: line, work)[0]
   }
 
-  /// Runs `work`, or, when statements wait, sends them and `item` in one pipeline (`item` nil:
-  /// they go first, on their own, then `work` runs).
+  /// Runs `items` and returns their results in order. Statements that wait go first, in one
+  /// pipeline with `items`; with none waiting, one item runs alone through `work`, several in one
+  /// pipeline. With no items, the waiting statements go first, on their own, then `work` runs (the
+  /// simple-query protocol cannot join a pipeline), and its result is the one returned.
   private func run(
-    _ item: LibPQConnection.PipelineItem?, sql statement: String, cancellable: Bool = true, file: String, line: Int,
+    _ items: [LibPQConnection.PipelineItem], sql statement: String, cancellable: Bool = true, file: String, line: Int,
     _ work: @escaping @Sendable (LibPQConnection) throws(PostgresError) -> PGResultBox
-  ) async throws -> PGResultBox {
+  ) async throws -> [PGResultBox] {
     switch state.withLock({ $0.startStatement() }) {
     case .execute: break
     case .fail(let code, let message):
@@ -104,40 +119,40 @@ public final class PostgresConnection: Sendable {
     }
     let raw = self.raw
     // Errors come back located: at the deferred statement that raised one, else at this one.
-    let perform = { @Sendable () -> Result<PGResultBox, PostgresError> in
-      if !queued.isEmpty {
-        let items = queued.map(\.item) + (item.map { [$0] } ?? [])
-        switch raw.pipeline(items) {
-        case .success(let result) where item != nil: return .success(result)
+    let perform = { @Sendable () -> Result<[PGResultBox], PostgresError> in
+      if !queued.isEmpty || items.count > 1 {
+        switch raw.pipeline(queued.map(\.item) + items, keeping: items.count) {
+        case .success(let results) where !items.isEmpty: return .success(results)
         case .success: break
         case .failure(let failure) where failure.index < queued.count:
           let origin = queued[failure.index]
           return .failure(failure.error.located(statement: origin.item.sql, file: origin.file, line: origin.line))
         case .failure(let failure):
-          return .failure(failure.error.located(statement: statement, file: file, line: line))
+          let failed = items[failure.index - queued.count].sql
+          return .failure(failure.error.located(statement: failed, file: file, line: line))
         }
       }
       do throws(PostgresError) {
-        return .success(try work(raw))
+        return .success([try work(raw)])
       } catch {
         return .failure(error.located(statement: statement, file: file, line: line))
       }
     }
-    let execute = { () async -> Result<PGResultBox, PostgresError> in
+    let execute = { () async -> Result<[PGResultBox], PostgresError> in
       // The usual case inside withConnection: we already run on the connection's own thread.
       if raw.thread.isCurrent { return perform() }
       return await raw.thread.run(perform)
     }
-    let outcome: Result<PGResultBox, PostgresError>
+    let outcome: Result<[PGResultBox], PostgresError>
     if cancellable {
       outcome = await withTaskCancellationHandler(operation: execute, onCancel: { raw.cancel() })
     } else {
       outcome = await execute()
     }
     switch outcome {
-    case .success(let result):
+    case .success(let results):
       finish(usable: true)
-      return result
+      return results
     case .failure(let error):
       finish(usable: !error.breaksConnection)
       throw error

@@ -86,6 +86,16 @@ extension PostgresTransaction {
   public func notify(channel: String, payload: String = "", file: String = #fileID, line: Int = #line) async throws {
     try enqueue("SELECT pg_notify(\(channel), \(payload))", file: file, line: line)
   }
+
+  /// Sends several notifications on one channel, in the order given, if and when this transaction
+  /// commits: one queued statement (`pg_notify` over `unnest`, which yields the array in order)
+  /// whatever their number; nothing for none. An error (a payload over 8,000 bytes) fails the next
+  /// statement or the commit, as for one.
+  public func notify(channel: String, payloads: [String], file: String = #fileID, line: Int = #line) throws {
+    guard !payloads.isEmpty else { return }
+    try enqueue(
+      "SELECT pg_notify(\(channel), body) FROM unnest(\(PostgresArray(payloads))) AS body", file: file, line: line)
+  }
 }
 
 /// The thread side of ``PostgresNotifications``: waits on the connection's socket and on a wake-up

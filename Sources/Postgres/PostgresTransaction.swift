@@ -53,6 +53,12 @@ public struct PostgresTransaction: Sendable {
     try await connection.query(query, file: file, line: line)
   }
 
+  /// Runs several statements in one round trip, together with any queued ones, and returns each
+  /// one's rows in order (``PostgresConnection/query(all:file:line:)``).
+  public func query(all queries: [PostgresQuery], file: String = #fileID, line: Int = #line) async throws -> [PostgresRows] {
+    try await connection.query(all: queries, file: file, line: line)
+  }
+
   @discardableResult
   public func execute(_ query: PostgresQuery, file: String = #fileID, line: Int = #line) async throws -> Int {
     try await connection.execute(query, file: file, line: line)

@@ -30,6 +30,43 @@ extension IntegrationTests {
       }
     }
 
+    @Test func severalNotificationsInOneStatementArriveInOrderAtCommit() async throws {
+      try await withPool { pool in
+        let channel = uniqueName("batch")
+        let notifications = try await pool.listen(to: channel)
+        struct Abort: Error {}
+        _ = try? await pool.withTransaction { tx in
+          try tx.notify(channel: channel, payloads: ["lost 1", "lost 2"])
+          throw Abort()
+        }
+        try await pool.withTransaction { tx in
+          try tx.notify(channel: channel, payloads: [])  // nothing at all, and no statement
+          try tx.notify(channel: channel, payloads: (1...50).map { "fix \($0)" })
+          try await tx.notify(channel: channel, payload: "after")
+        }
+        var received: [String] = []
+        for await notification in notifications {
+          received.append(notification.payload)
+          if received.count == 51 { break }
+        }
+        #expect(received == (1...50).map { "fix \($0)" } + ["after"])
+      }
+    }
+
+    @Test func anOversizedPayloadAmongSeveralFailsTheCommit() async throws {
+      try await withPool { pool in
+        let channel = uniqueName("big")
+        await #expect(throws: PostgresError.self) {
+          try await pool.withTransaction { tx in
+            try tx.notify(channel: channel, payloads: ["fine", String(repeating: "x", count: 9_000)])
+          }
+        }
+        // The pool still serves.
+        let rows = try await pool.query("SELECT 1")
+        #expect(rows.count == 1)
+      }
+    }
+
     @Test func cancellingTheIteratingTaskClosesTheListenerConnection() async throws {
       let application = uniqueName("listener")
       try await withPool(applicationName: application) { pool in

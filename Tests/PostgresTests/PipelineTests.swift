@@ -104,6 +104,65 @@ extension IntegrationTests {
       }
     }
 
+    @Test("several queries in one round trip: each one's rows in order, after the enqueued statements")
+    func severalQueries() async throws {
+      try await withPool(maxConnections: 1) { pool in
+        let table = uniqueName("pipe")
+        try await pool.execute("CREATE TABLE \(identifier: table) (id bigint PRIMARY KEY, name text)")
+        let results = try await pool.withTransaction { tx in
+          try tx.enqueue("INSERT INTO \(identifier: table) VALUES (\(1), \("one")), (\(2), \("two"))")
+          return try await tx.query(all: [
+            "SELECT id FROM \(identifier: table) ORDER BY id FOR UPDATE",
+            "UPDATE \(identifier: table) SET name = upper(name) WHERE id = \(2) RETURNING name",
+            "SELECT name FROM \(identifier: table) WHERE id > \(5)",
+            "SELECT name FROM \(identifier: table) ORDER BY id",
+          ])
+        }
+        #expect(results.count == 4)
+        #expect(try results[0].map { try $0.decode(Int.self, at: 0) } == [1, 2])
+        #expect(try results[1].map { try $0.decode(String.self, at: 0) } == ["TWO"])
+        #expect(results[2].isEmpty)
+        #expect(try results[3].map { try $0.decode(String.self, at: 0) } == ["one", "TWO"])
+        // One query, and none.
+        let one = try await pool.withTransaction { tx in try await tx.query(all: ["SELECT \(7)::int8"]) }
+        #expect(try one[0].first!.decode(Int.self, at: 0) == 7)
+        let none = try await pool.withTransaction { tx in try await tx.query(all: []) }
+        #expect(none.isEmpty)
+        try await pool.execute("DROP TABLE \(identifier: table)")
+      }
+    }
+
+    @Test("a query that fails among several throws its own error and statement, the later ones do not run, nothing is kept")
+    func severalQueriesFailure() async throws {
+      try await withPool(maxConnections: 1) { pool in
+        let table = uniqueName("pipe")
+        try await pool.execute("CREATE TABLE \(identifier: table) (id bigint PRIMARY KEY)")
+        var error: PostgresError?
+        do {
+          try await pool.withTransaction(retry: .never) { tx in
+            _ = try await tx.query(all: [
+              "INSERT INTO \(identifier: table) VALUES (\(1))",
+              "INSERT INTO \(identifier: table) SELECT 1 / \(0)",  // division by zero
+              "INSERT INTO \(identifier: table) VALUES (\(3))",
+            ])
+          }
+        } catch let failure as PostgresError {
+          error = failure
+        }
+        #expect(error?.sqlState == "22012")
+        #expect(error?.statement?.contains("1 / $1") == true)
+        let ids = try await pool.query("SELECT id FROM \(identifier: table)").map { try $0.decode(Int.self, at: 0) }
+        #expect(ids.isEmpty)
+        // The connection serves the next transaction.
+        try await pool.withTransaction { tx in
+          _ = try await tx.query(all: ["INSERT INTO \(identifier: table) VALUES (\(4))", "SELECT 1"])
+        }
+        let after = try await pool.query("SELECT id FROM \(identifier: table)").map { try $0.decode(Int.self, at: 0) }
+        #expect(after == [4])
+        try await pool.execute("DROP TABLE \(identifier: table)")
+      }
+    }
+
     @Test("a transaction that runs no statement commits, and BEGIN (with its isolation level) takes effect with the first one")
     func lazyBegin() async throws {
       try await withPool(maxConnections: 1) { pool in

@@ -39,10 +39,10 @@ extension HermesCore {
 
   /// Several deliverers' fixes in one transaction (``FixIntake`` gathers them): their rows are
   /// locked in id order, every request is checked as ``keepFixes(_:of:)`` checks it (two requests
-  /// of one deliverer in request order), and the deliverers' rows are updated and their carried
-  /// payloads read in one statement each, whatever the number of deliverers. Each deliverer's live
-  /// position is a NOTIFY of its own and each request's events an append of their own (with that
-  /// request's headers); both are queued and travel with the COMMIT. A deliverer that is not
+  /// of one deliverer in request order), and the deliverers' rows are updated, their carried
+  /// payloads read and their live positions sent in one statement each, whatever the number of
+  /// deliverers. Each request's events are an append of their own (with that request's headers).
+  /// The NOTIFY and the appends are queued and travel with the COMMIT. A deliverer that is not
   /// registered fails its own request only; a database error fails them all.
   func keepFixes(_ requests: [FixRequest]) async throws -> [Result<[FixOutcome], RPCError>] {
     let validator = configuration.fixes
@@ -115,14 +115,15 @@ extension HermesCore {
       }
       // The live map gets the newest fix of each deliverer: where it is now. (A batch of several
       // is a device uploading fixes it queued; its path is in the payloads' history.)
-      for (delivererID, location) in zip(moved, newest) {
-        var live = Courier_Hermes_V1_WatchDelivererPositionsResponse()
-        live.delivererID = delivererID.text
-        live.displayName = deliverers[delivererID]!.displayName
-        live.location = location
-        live.receivedAt = Google_Protobuf_Timestamp(microsecondsOf: moment)
-        try await PositionHub.publish(live, in: tx)
-      }
+      try PositionHub.publish(
+        zip(moved, newest).map { delivererID, location in
+          var live = Courier_Hermes_V1_WatchDelivererPositionsResponse()
+          live.delivererID = delivererID.text
+          live.displayName = deliverers[delivererID]!.displayName
+          live.location = location
+          live.receivedAt = Google_Protobuf_Timestamp(microsecondsOf: moment)
+          return live
+        }, in: tx)
       for (index, request) in requests.enumerated() where !accepted[index].isEmpty {
         let payloads = carried[request.delivererID] ?? []
         var changes: [Courier_Events_V1_DeliveryPayloadChangedLocation] = []

@@ -61,27 +61,28 @@ final class MovedBatch: Sendable {
 
   private init() {}
 
-  /// Reads and locks what `payloadIDs` need.
+  /// Reads and locks what `payloadIDs` need: the payloads, their subscribers and mail throttle rows,
+  /// in one round trip.
   static func load(payloadIDs: Set<UUID>, in tx: PostgresTransaction) async throws -> MovedBatch {
     let batch = MovedBatch()
     let ids = PostgresArray(Array(payloadIDs))
-    let rows = try await tx.query("SELECT * FROM hermes.payloads WHERE id = ANY(\(ids)) ORDER BY id FOR UPDATE")
+    let results = try await tx.query(all: [
+      "SELECT * FROM hermes.payloads WHERE id = ANY(\(ids)) ORDER BY id FOR UPDATE",
+      "SELECT payload_id, user_id, title FROM hermes.subscriptions WHERE payload_id = ANY(\(ids)) ORDER BY payload_id, user_id",
+      """
+      SELECT user_id, payload_id, last_mailed_at, last_status FROM hermes.mail_throttle
+      WHERE payload_id = ANY(\(ids)) ORDER BY user_id, payload_id FOR UPDATE
+      """,
+    ])
     var byID: [UUID: Payload] = [:]
-    for row in rows { byID[try row.decode(UUID.self, column: "id")] = try Payload(row) }
+    for row in results[0] { byID[try row.decode(UUID.self, column: "id")] = try Payload(row) }
     var subscribers: [UUID: [(userID: UUID, title: String)]] = [:]
-    for row in try await tx.query(
-      "SELECT payload_id, user_id, title FROM hermes.subscriptions WHERE payload_id = ANY(\(ids)) ORDER BY payload_id, user_id")
-    {
+    for row in results[1] {
       let (payloadID, userID, title) = try row.decode((UUID, UUID, String).self)
       subscribers[payloadID, default: []].append((userID, title))
     }
     var throttle: [Pair: (mailedAt: Date, status: Int)] = [:]
-    for row in try await tx.query(
-      """
-      SELECT user_id, payload_id, last_mailed_at, last_status FROM hermes.mail_throttle
-      WHERE payload_id = ANY(\(ids)) ORDER BY user_id, payload_id FOR UPDATE
-      """)
-    {
+    for row in results[2] {
       let (userID, payloadID, mailedAt, status) = try row.decode((UUID, UUID, Date, Int).self)
       throttle[Pair(userID: userID, payloadID: payloadID)] = (mailedAt, status)
     }
@@ -210,10 +211,7 @@ final class MovedBatch: Sendable {
         ON CONFLICT (event_id) DO NOTHING
         """)
     }
-    if !updates.isEmpty {
-      // One statement; unnest yields the array in order, so the watchers see them in event order.
-      try tx.enqueue(
-        "SELECT pg_notify(\(PositionHub.payloadChannel), body) FROM unnest(\(PostgresArray(updates))) AS body")
-    }
+    // One statement, in event order.
+    try tx.notify(channel: PositionHub.payloadChannel, payloads: updates)
   }
 }

@@ -80,9 +80,12 @@ package final class PositionHub: Sendable {
     try await transaction.notify(channel: payloadChannel, payload: try notificationText(update))
   }
 
-  /// Sends a deliverer position to every process's watchers when `transaction` commits.
-  package static func publish(_ position: Courier_Hermes_V1_WatchDelivererPositionsResponse, in transaction: PostgresTransaction) async throws {
-    try await transaction.notify(channel: delivererChannel, payload: try notificationText(position))
+  /// Sends deliverer positions to every process's watchers, in order, when `transaction` commits
+  /// (one statement for all of them).
+  package static func publish(
+    _ positions: [Courier_Hermes_V1_WatchDelivererPositionsResponse], in transaction: PostgresTransaction
+  ) throws {
+    try transaction.notify(channel: delivererChannel, payloads: positions.map { try notificationText($0) })
   }
 
   // MARK: Feeding

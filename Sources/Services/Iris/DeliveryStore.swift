@@ -211,15 +211,10 @@ final class DeliveryStore: Sendable {
         let record = try DeliveryRecord(row: row)
         stored[record.id] = record
       }
+      // The live streams hear of the pushes in request order. Queued: it goes with the COMMIT (or
+      // the query for repeated keys).
       let announced = pushes.filter { stored[$0.id] != nil && $0.delivery.userID != nil }
-      if !announced.isEmpty {
-        // unnest yields the array in order: the live streams hear of the pushes in request order.
-        // Queued: it goes with the COMMIT (or the query for repeated keys).
-        try tx.enqueue("""
-          SELECT pg_notify(\(channel), body)
-          FROM unnest(\(PostgresArray(announced.map { "\($0.delivery.userID!.text) \($0.id.text)" }))) AS body
-          """)
-      }
+      try tx.notify(channel: channel, payloads: announced.map { "\($0.delivery.userID!.text) \($0.id.text)" })
       var earlier: [String: DeliveryRecord] = [:]
       let repeated = pushes.filter { stored[$0.id] == nil }
       if !repeated.isEmpty {
