@@ -32,7 +32,8 @@ public final class EventConsumer: Sendable {
     public var group: String
     public var policy: DeliveryPolicy
     public var kafkaConsumer: KafkaConsumerConfiguration
-    /// Partitions of topics this consumer creates when they do not exist yet: 12, as the relay.
+    /// Partitions of topics this consumer creates when they do not exist yet: as the relay,
+    /// ``EventRelay/defaultPartitions`` unless set.
     public var partitions: Int32
     /// Wait between tries when the database or broker is unreachable.
     public var infrastructureBackoff: Duration
@@ -45,7 +46,7 @@ public final class EventConsumer: Sendable {
 
     public init(
       group: String, policy: DeliveryPolicy = .defaults, kafkaConsumer: KafkaConsumerConfiguration = .defaults,
-      partitions: Int32 = 12, infrastructureBackoff: Duration = .milliseconds(200), maxBatchRecords: Int = 500,
+      partitions: Int32 = EventRelay.defaultPartitions, infrastructureBackoff: Duration = .milliseconds(200), maxBatchRecords: Int = 500,
       maxBufferedRecords: Int = 5_000, commitInterval: Duration = .milliseconds(200)
     ) {
       self.group = group

@@ -18,6 +18,7 @@ import ServiceLifecycle
 /// Environment (besides ServerSettings' `ASGARDIAN_GRPC_*`, `ASGARDIAN_HTTP_*`, `LOG_LEVEL`):
 /// - `ASGARDIAN_DATABASE_URL`, `COURIER_KAFKA_BOOTSTRAP`, `COURIER_IRIS_ADDRESS`
 /// - `COURIER_KAFKA_FETCH_WAIT` (500ms): how long the broker may hold the consumer's fetch.
+/// - `COURIER_EVENT_PARTITIONS` (4): partitions of an event topic created by the relay or consumer.
 /// - `ASGARDIAN_SIGNING_KEY` + `ASGARDIAN_SIGNING_KEY_ID`: the Ed25519 seed (base64) that signs access
 ///   tokens; make one with `openssl genpkey -algorithm ed25519 -outform DER | tail -c 32 | base64`.
 ///   Unset: a key file (`ASGARDIAN_KEY_FILE`) is made on first start, for local runs only.
@@ -53,6 +54,9 @@ package enum AsgardianApp {
     consumerSettings.fetchMaxWait = try environment.duration(
       "COURIER_KAFKA_FETCH_WAIT", default: consumerSettings.fetchMaxWait,
       "how long the broker may hold the consumer's fetch while it has no records")
+    let partitions = Int32(try environment.int(
+      "COURIER_EVENT_PARTITIONS", default: Int(EventRelay.defaultPartitions), in: 1...1_000,
+      "partitions of an event topic that the relay or the consumer creates (existing topics keep theirs)"))
     let irisAddress = try environment.address(
       "COURIER_IRIS_ADDRESS", default: "127.0.0.1:50052", "host:port of Iris' gRPC (welcome and recovery mail)")
     let bootstrapEmail = environment.optionalString(
@@ -82,10 +86,10 @@ package enum AsgardianApp {
     let kafka = KafkaConfiguration(bootstrapServers: [.init(host: kafkaBootstrap.host, port: kafkaBootstrap.port)])
     let relay = EventRelay.withOwnConnection(
       store: store, applicationName: "asgardian-relay", kafka: kafka,
-      configuration: .init(topics: CourierContracts.events.bindings.map(\.topic)))
+      configuration: .init(partitions: partitions, topics: CourierContracts.events.bindings.map(\.topic)))
     let consumer = WelcomeMail.consumer(
       store: store, kafka: kafka, mailer: mailer,
-      configuration: .init(group: WelcomeMail.group, kafkaConsumer: consumerSettings))
+      configuration: .init(group: WelcomeMail.group, kafkaConsumer: consumerSettings, partitions: partitions))
 
     let account = AccountServiceImpl(core: core)
     let admin = UserAdminServiceImpl(core: core)

@@ -18,7 +18,10 @@ import ServiceLifecycle
 /// Environment (besides ServerSettings' `HERMES_GRPC_*`, `HERMES_HTTP_*`, `LOG_LEVEL`,
 /// `COURIER_IDENTITY_ADDRESS`):
 /// - `HERMES_DATABASE_URL`, `COURIER_KAFKA_BOOTSTRAP`, `COURIER_IRIS_ADDRESS`
-/// - `COURIER_KAFKA_FETCH_WAIT` (500ms): how long the broker may hold the consumer's fetch.
+/// - `COURIER_KAFKA_FETCH_WAIT` (100ms): how long the broker may hold the consumer's fetch. Short,
+///   because the test broker answers a fetch that found nothing only when this wait is over (see
+///   `KafkaConsumerConfiguration.fetchMaxWait`); Apache Kafka answers as soon as records arrive.
+/// - `COURIER_EVENT_PARTITIONS` (4): partitions of an event topic created by the relay or consumer.
 /// - `HERMES_MAIL_INTERVAL`: at most one tracking mail per subscriber and payload per interval (15m).
 /// - `HERMES_TRACKING_URL`: the user client's tracking page that notifications link to.
 /// - `HERMES_DEVICE_URL`: the OsmAnd endpoint's public URL, shown to admins for deliverers' phones.
@@ -41,8 +44,11 @@ package enum HermesApp {
       "COURIER_KAFKA_BOOTSTRAP", default: "127.0.0.1:59092", "host:port of a Kafka (or Tansu) broker")
     var consumerSettings = KafkaConsumerConfiguration.defaults
     consumerSettings.fetchMaxWait = try environment.duration(
-      "COURIER_KAFKA_FETCH_WAIT", default: consumerSettings.fetchMaxWait,
+      "COURIER_KAFKA_FETCH_WAIT", default: .milliseconds(100),
       "how long the broker may hold the consumer's fetch while it has no records")
+    let partitions = Int32(try environment.int(
+      "COURIER_EVENT_PARTITIONS", default: Int(EventRelay.defaultPartitions), in: 1...1_000,
+      "partitions of an event topic that the relay or the consumer creates (existing topics keep theirs)"))
     let irisAddress = try environment.address(
       "COURIER_IRIS_ADDRESS", default: "127.0.0.1:50052", "host:port of Iris' gRPC (push and mail)")
     let identityAddress = try environment.address(
@@ -89,11 +95,11 @@ package enum HermesApp {
     let kafka = KafkaConfiguration(bootstrapServers: [.init(host: kafkaBootstrap.host, port: kafkaBootstrap.port)])
     let relay = EventRelay.withOwnConnection(
       store: store, applicationName: "hermes-relay", kafka: kafka,
-      configuration: .init(topics: CourierContracts.events.bindings.map(\.topic)))
+      configuration: .init(partitions: partitions, topics: CourierContracts.events.bindings.map(\.topic)))
     let consumer = PayloadEvents(configuration: configuration, users: users, notifier: notifier, bucket: bucket)
       .consumer(
         store: store, kafka: kafka,
-        configuration: .init(group: PayloadEvents.group, kafkaConsumer: consumerSettings))
+        configuration: .init(group: PayloadEvents.group, kafkaConsumer: consumerSettings, partitions: partitions))
 
     let tracking = TrackingServiceImpl(core: core)
     let admin = DeliveryAdminServiceImpl(core: core)
