@@ -69,12 +69,27 @@ struct Relay: AsyncParsableCommand {
   @OptionGroup var broker: BrokerOptions
   @Flag(help: "Publish what is pending, then exit.")
   var once = false
+  @Option(help: "Partitions of an event topic this relay creates, 1 to 1000 (or COURIER_EVENT_PARTITIONS; default 4). Existing topics keep theirs.")
+  var partitions: String?
+
+  /// The partition count from `--partitions`, else `COURIER_EVENT_PARTITIONS`, else the default:
+  /// a refill into an empty broker recreates the topics as the services would.
+  func partitionCount() throws -> Int32 {
+    let (value, source) = partitions.map { ($0, "--partitions") }
+      ?? ProcessInfo.processInfo.environment["COURIER_EVENT_PARTITIONS"].map { ($0, "COURIER_EVENT_PARTITIONS") }
+      ?? (String(EventRelay.defaultPartitions), "default")
+    guard let count = Int32(value), (1...1_000).contains(count) else {
+      throw ValidationError("\(source) \(value): give a whole number of partitions from 1 to 1000")
+    }
+    return count
+  }
 
   func run() async throws {
+    let partitions = try partitionCount()
     let store = try store.store()
     let relay = EventRelay(
       store: store, kafka: try broker.kafka(),
-      configuration: .init(topics: CourierContracts.events.bindings.map(\.topic)))
+      configuration: .init(partitions: partitions, topics: CourierContracts.events.bindings.map(\.topic)))
     if once {
       let published = try await relay.publishPending()
       print("published \(published) event(s)")

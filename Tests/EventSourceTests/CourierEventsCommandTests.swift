@@ -38,6 +38,7 @@ struct CourierEventsCommandTests {
     var environment = ProcessInfo.processInfo.environment
     environment["COURIER_EVENTS_DATABASE_URL"] = nil
     environment["COURIER_KAFKA_BOOTSTRAP"] = nil
+    environment["COURIER_EVENT_PARTITIONS"] = nil
     process.environment = environment
     process.standardInput = FileHandle.nullDevice
     process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: outPath))
@@ -175,9 +176,19 @@ struct CourierEventsCommandTests {
           let refill = try await Self.courierEvents(["refill"] + base)
           #expect(refill.status == 0, "\(refill)")
           #expect(refill.stdout.contains("refilling \(all.count) event(s)"), "\(refill)")
-          let publish = try await Self.courierEvents(["relay", "--once", "--bootstrap", empty.bootstrap] + base)
+          // A partition count that is not 1 to 1000 is refused before anything is published.
+          for bad in ["0", "1001", "many"] {
+            let refused = try await Self.courierEvents(["relay", "--once", "--partitions", bad, "--bootstrap", empty.bootstrap] + base)
+            #expect(refused.status != 0, "\(refused)")
+            #expect(refused.stderr.contains("--partitions \(bad): give a whole number of partitions from 1 to 1000"), "\(refused)")
+          }
+          let publish = try await Self.courierEvents(
+            ["relay", "--once", "--partitions", "3", "--bootstrap", empty.bootstrap] + base)
           #expect(publish.status == 0, "\(publish)")
           #expect(publish.stdout.contains("published \(all.count) event(s)"), "\(publish)")
+          let admin = KafkaAdmin(configuration: empty.configuration)
+          for topic in topics { #expect(try await admin.partitionCount(topic) == 3, "\(topic)") }
+          await admin.close()
           #expect(try await Self.onTopics(empty, topics, atLeast: all.count) == Dictionary(uniqueKeysWithValues: all.map { ($0, 1) }))
           let counts = try await Self.courierEvents(["counts"] + base)
           #expect(counts.stdout.contains("appended=\(all.count) unpublished=0"), "\(counts)")
