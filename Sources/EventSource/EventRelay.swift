@@ -61,6 +61,9 @@ public final class EventRelay: Sendable {
   /// deployment before the topics are first created (`COURIER_EVENT_PARTITIONS`).
   public static let defaultPartitions: Int32 = 4
 
+  /// The partition counts that settings may ask for (`COURIER_EVENT_PARTITIONS`, `--partitions`).
+  public static let partitionCounts: ClosedRange<Int> = 1...1_000
+
   /// The producer's defaults without linger: the relay hands over whole batches, so waiting for
   /// more records would only delay them.
   public static var producerDefaults: KafkaProducerConfiguration {

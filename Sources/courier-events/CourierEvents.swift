@@ -69,7 +69,7 @@ struct Relay: AsyncParsableCommand {
   @OptionGroup var broker: BrokerOptions
   @Flag(help: "Publish what is pending, then exit.")
   var once = false
-  @Option(help: "Partitions of an event topic this relay creates, 1 to 1000 (or COURIER_EVENT_PARTITIONS; default 4). Existing topics keep theirs.")
+  @Option(help: "Partitions of an event topic this relay creates, \(EventRelay.partitionCounts.lowerBound) to \(EventRelay.partitionCounts.upperBound) (or COURIER_EVENT_PARTITIONS; default \(EventRelay.defaultPartitions)). Existing topics keep theirs.")
   var partitions: String?
 
   /// The partition count from `--partitions`, else `COURIER_EVENT_PARTITIONS`, else the default:
@@ -78,10 +78,12 @@ struct Relay: AsyncParsableCommand {
     let (value, source) = partitions.map { ($0, "--partitions") }
       ?? ProcessInfo.processInfo.environment["COURIER_EVENT_PARTITIONS"].map { ($0, "COURIER_EVENT_PARTITIONS") }
       ?? (String(EventRelay.defaultPartitions), "default")
-    guard let count = Int32(value), (1...1_000).contains(count) else {
-      throw ValidationError("\(source) \(value): give a whole number of partitions from 1 to 1000")
+    let counts = EventRelay.partitionCounts
+    guard let count = Int(value), counts.contains(count) else {
+      throw ValidationError(
+        "\(source) \(value): give a whole number of partitions from \(counts.lowerBound) to \(counts.upperBound)")
     }
-    return count
+    return Int32(count)
   }
 
   func run() async throws {

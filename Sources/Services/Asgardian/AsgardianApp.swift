@@ -55,7 +55,7 @@ package enum AsgardianApp {
       "COURIER_KAFKA_FETCH_WAIT", default: consumerSettings.fetchMaxWait,
       "how long the broker may hold the consumer's fetch while it has no records")
     let partitions = Int32(try environment.int(
-      "COURIER_EVENT_PARTITIONS", default: Int(EventRelay.defaultPartitions), in: 1...1_000,
+      "COURIER_EVENT_PARTITIONS", default: Int(EventRelay.defaultPartitions), in: EventRelay.partitionCounts,
       "partitions of an event topic that the relay or the consumer creates (existing topics keep theirs)"))
     let irisAddress = try environment.address(
       "COURIER_IRIS_ADDRESS", default: "127.0.0.1:50052", "host:port of Iris' gRPC (welcome and recovery mail)")

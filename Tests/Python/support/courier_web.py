@@ -43,6 +43,8 @@ def chromium_options(*extra):
                  "--disable-features=Translate,OptimizationHints,MediaRouter", "--window-size=1280,900", *extra):
         options.add_argument(flag)
     return options
+
+
 sys.path.insert(0, str(ROOT / "scripts"))
 sys.path.insert(0, str(ROOT / "Tests" / "Python" / "support"))
 import courier_protos  # noqa: E402
