@@ -32,10 +32,10 @@ struct UserCacheTests {
     #expect(base.calls.withLock { $0 } == 3)
   }
 
-  @Test("with a zero ttl every call asks; failures are never remembered")
+  @Test("with a zero ttl and grace every call asks; failures are never remembered")
   func zeroTTLAndFailures() async throws {
     let base = CountingDirectory()
-    let fresh = CachingUserDirectory(base, ttl: .zero)
+    let fresh = CachingUserDirectory(base, ttl: .zero, grace: .zero)
     for _ in 0..<3 { _ = try await fresh.user(id: "u1") }
     #expect(base.calls.withLock { $0 } == 3)
 
@@ -44,6 +44,17 @@ struct UserCacheTests {
     await #expect(throws: CountingDirectory.Down.self) { try await cache.user(id: "u9") }
     base.failing.withLock { $0 = false }
     #expect(try await cache.user(id: "u9")?.userID == "u9")
+  }
+
+  @Test("past the ttl, within the grace, the old answer is used while Asgardian is asked again")
+  func grace() async throws {
+    let base = CountingDirectory()
+    let cache = CachingUserDirectory(base, ttl: .zero, grace: .seconds(3600))
+    #expect(try await cache.user(id: "u1")?.userID == "u1")
+    base.failing.withLock { $0 = true }
+    #expect(try await cache.user(id: "u1")?.userID == "u1", "Asgardian is down, the old answer serves")
+    for _ in 0..<5_000 where base.calls.withLock({ $0 }) < 2 { try await Task.sleep(for: .milliseconds(1)) }
+    #expect(base.calls.withLock { $0 } == 2, "the stale look-up asked again in the background")
   }
 
   @Test("a full cache makes room instead of growing")

@@ -85,7 +85,10 @@ package enum HermesApp {
       IdentityServiceUserDirectory(client: identity.client),
       ttl: try environment.duration(
         "HERMES_USER_CACHE_TTL", default: .seconds(5),
-        "how long a user read from Asgardian (address, preferences, disabled) is reused"))
+        "how long a user read from Asgardian (address, preferences, disabled) is reused"),
+      grace: try environment.duration(
+        "HERMES_USER_CACHE_GRACE", default: .seconds(5),
+        "how long after that a user may still be used while it is read again in the background"))
     let notifier = IrisNotifier(client: iris.client)
     let hub = PositionHub()
     let core = HermesCore(
