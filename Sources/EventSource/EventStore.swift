@@ -80,18 +80,31 @@ public struct EventStore: Sendable {
     headers: [String: String] = [:], occurredAt: Date = Date(),
     file: String = #fileID, line: Int = #line
   ) async throws -> [UUID] {
-    let records = try events.map { try EventRecord($0, producer: producer, headers: headers, occurredAt: occurredAt) }
+    try await append(
+      contentsOf: events.map { ($0, headers) }, in: transaction, occurredAt: occurredAt, file: file, line: line)
+  }
+
+  /// ``append(contentsOf:in:headers:occurredAt:file:line:)`` with headers of each event's own (the
+  /// events of several calls, each with its request id, in one statement).
+  @discardableResult
+  public func append<Event: CourierEvent>(
+    contentsOf events: [(event: Event, headers: [String: String])], in transaction: PostgresTransaction,
+    occurredAt: Date = Date(), file: String = #fileID, line: Int = #line
+  ) async throws -> [UUID] {
+    let records = try events.map {
+      try EventRecord($0.event, producer: producer, headers: $0.headers, occurredAt: occurredAt)
+    }
     guard let first = records.first else { return [] }
     // One type means one topic and one type name; ids, keys and payloads travel as binary array
-    // parameters (no text to build here or to parse on the server).
+    // parameters (no text to build here or to parse on the server), the headers as JSON text.
     try transaction.enqueue(
       """
       INSERT INTO \(identifier: schema).events (id, topic, key, type, producer, payload, headers, occurred_at)
-      SELECT e.id, \(first.topic), e.key, \(first.type), \(first.producer), e.payload,
-             \(PostgresJSONB(json: first.headersJSON)), \(first.occurredAt)
+      SELECT e.id, \(first.topic), e.key, \(first.type), \(first.producer), e.payload, e.headers::jsonb,
+             \(first.occurredAt)
       FROM unnest(\(PostgresArray(records.map(\.id))), \(PostgresArray(records.map(\.key))),
-                  \(PostgresArray(records.map(\.payload))))
-           WITH ORDINALITY AS e(id, key, payload, position)
+                  \(PostgresArray(records.map(\.payload))), \(PostgresArray(records.map(\.headersJSON))))
+           WITH ORDINALITY AS e(id, key, payload, headers, position)
       ORDER BY e.position
       """, file: file, line: line)
     try await transaction.notify(channel: channel, file: file, line: line)

@@ -45,6 +45,35 @@ struct BatchAppendTests {
     }
   }
 
+  @Test("each event of a batch may carry headers of its own; one bad header key writes nothing")
+  func headersPerEvent() async throws {
+    try await withStore { store in
+      let schema = store.schema
+      let batch = (0..<6).map { index in
+        (event: moved(index, key: "payload-\(index % 2)"),
+         headers: index == 4 ? [:] : ["request-id": "call-\(index / 2)", "note": "\"quoted\" ✓ \(index)"])
+      }
+      let ids = try await store.pool.withTransaction { tx in try await store.append(contentsOf: batch, in: tx) }
+      let rows = try await store.pool.query(
+        "SELECT id, key, headers::text FROM \(identifier: schema).events ORDER BY seq")
+      #expect(rows.count == batch.count)
+      for (index, row) in rows.enumerated() {
+        let (id, key, headers) = try row.decode((UUID, String, String).self)
+        #expect(id == ids[index])
+        #expect(key == batch[index].event.eventKey)
+        let decoded = try JSONSerialization.jsonObject(with: Data(headers.utf8)) as? [String: String]
+        #expect(decoded == batch[index].headers)
+      }
+
+      var bad = batch
+      bad[5].headers = ["Request-Id": "upper case"]
+      await #expect(throws: EventSourceError.invalidEvent("header key 'Request-Id' must be non-empty and lowercase")) {
+        try await store.pool.withTransaction { tx in try await store.append(contentsOf: bad, in: tx) }
+      }
+      #expect(try await store.counts().appended == batch.count)
+    }
+  }
+
   @Test("a batch with one bad event writes nothing; an empty batch writes nothing")
   func badEventWritesNothing() async throws {
     try await withStore { store in

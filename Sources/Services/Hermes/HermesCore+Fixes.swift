@@ -41,8 +41,8 @@ extension HermesCore {
   /// locked in id order, every request is checked as ``keepFixes(_:of:)`` checks it (two requests
   /// of one deliverer in request order), and the deliverers' rows are updated, their carried
   /// payloads read and their live positions sent in one statement each, whatever the number of
-  /// deliverers. Each request's events are an append of their own (with that request's headers).
-  /// The NOTIFY and the appends are queued and travel with the COMMIT. A deliverer that is not
+  /// deliverers. All requests' events are one append (each with its request's headers), in request
+  /// order. The NOTIFY and the append are queued and travel with the COMMIT. A deliverer that is not
   /// registered fails its own request only; a database error fails them all.
   func keepFixes(_ requests: [FixRequest]) async throws -> [Result<[FixOutcome], RPCError>] {
     let validator = configuration.fixes
@@ -124,9 +124,9 @@ extension HermesCore {
           live.receivedAt = Google_Protobuf_Timestamp(microsecondsOf: moment)
           return live
         }, in: tx)
+      var changes: [(event: Courier_Events_V1_DeliveryPayloadChangedLocation, headers: [String: String])] = []
       for (index, request) in requests.enumerated() where !accepted[index].isEmpty {
         let payloads = carried[request.delivererID] ?? []
-        var changes: [Courier_Events_V1_DeliveryPayloadChangedLocation] = []
         for location in accepted[index] {
           for (payloadID, recipient) in payloads {
             var event = Courier_Events_V1_DeliveryPayloadChangedLocation()
@@ -135,14 +135,14 @@ extension HermesCore {
             event.location = location
             event.delivererID = request.delivererID.text
             event.occurredAt = Google_Protobuf_Timestamp(microsecondsOf: moment)
-            changes.append(event)
+            changes.append((event, request.headers))
           }
         }
-        try await events.append(contentsOf: changes, in: tx, headers: request.headers, occurredAt: moment)
         results[index] = results[index].map { outcomes in
           outcomes.map { $0.rejection == nil ? FixOutcome(rejection: nil, movedPayloads: payloads.count) : $0 }
         }
       }
+      try await events.append(contentsOf: changes, in: tx, occurredAt: moment)
       return results
     }
   }
