@@ -147,7 +147,7 @@ public enum EventSourceError: Error, Equatable, CustomStringConvertible {
 
 extension EventStore {
   /// The advisory lock that serializes publishing across relays of this store (FNV-1a of the schema).
-  var relayLockKey: Int64 {
+  package var relayLockKey: Int64 {
     var hash: UInt64 = 0xcbf2_9ce4_8422_2325
     for byte in ("courier.event-source.relay:" + schema).utf8 {
       hash ^= UInt64(byte)

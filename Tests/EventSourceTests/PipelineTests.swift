@@ -90,6 +90,66 @@ struct PipelineTests {
     }
   }
 
+  @Test("a relay that finds the publishing lock taken stands by until its sweep, and takes over when the other stops")
+  func standingBy() async throws {
+    try await TansuBroker.with { broker in
+      try await withStore { store in
+        var configuration = relayConfiguration()
+        configuration.sweepInterval = .milliseconds(400)
+        let relays = [
+          EventRelay(store: store, kafka: broker.configuration, configuration: configuration),
+          EventRelay(store: store, kafka: broker.configuration, configuration: configuration),
+        ]
+        let tasks = relays.map { relay in Task { try await relay.run() } }
+        defer { for task in tasks { task.cancel() } }
+        try await store.append(moved(0, key: "first"))
+        try await waitUntil("the first event published") { try await store.counts().unpublished == 0 }
+
+        // While something else holds the lock, an append's NOTIFY finds it taken: both stand by,
+        // and the event waits for a sweep, which publishes it once the lock is free.
+        try await store.pool.withTransaction { tx in
+          try await tx.execute("SELECT pg_advisory_xact_lock(\(store.relayLockKey))")
+          try await store.append(moved(1, key: "held"))
+          try await waitUntil("both relays standing by") { relays.allSatisfy(\.isStandingBy) }
+          #expect(try await store.counts().unpublished == 1)
+        }
+        try await waitUntil("the held event published by a sweep") { try await store.counts().unpublished == 0 }
+
+        // Appends one by one: a relay standing by tries the lock only at its sweeps, not at each
+        // append's NOTIFY. Per sweep interval that is at most a miss at each relay's sweep and one
+        // when the relay that got the lock there meets the other at the next append.
+        let missesBefore = relays.map(\.lockMissCount).reduce(0, +)
+        let started = ContinuousClock.now
+        let total = 200
+        for index in 0..<total { try await store.append(moved(index, key: "payload-\(index % 5)")) }
+        try await waitUntil("\(total) events published") { try await store.counts().unpublished == 0 }
+        let sweeps = Int((ContinuousClock.now - started) / configuration.sweepInterval) + 1
+        let misses = relays.map(\.lockMissCount).reduce(0, +) - missesBefore
+        #expect(misses <= 4 * (sweeps + 1), "\(misses) lock misses over \(total) appends and \(sweeps) sweeps")
+
+        // The publishing relay stops: the one standing by takes over at its next sweep.
+        guard let active = relays.firstIndex(where: { !$0.isStandingBy }) else {
+          Issue.record("no relay is publishing")
+          return
+        }
+        tasks[active].cancel()
+        _ = try? await tasks[active].value
+        let other = relays[1 - active]
+        for index in 0..<20 { try await store.append(moved(index, key: "after-\(index % 3)")) }
+        try await waitUntil("the events appended after the stop published") { try await store.counts().unpublished == 0 }
+        #expect(!other.isStandingBy)
+        tasks[1 - active].cancel()
+        _ = try? await tasks[1 - active].value
+        for relay in relays { await relay.close() }
+
+        let (seen, outOfOrder) = try await readTopic(broker, total: total + 22)
+        #expect(seen.count == total + 22)
+        #expect(seen.values.filter { $0 > 1 }.isEmpty)
+        #expect(outOfOrder == 0)
+      }
+    }
+  }
+
   @Test("a failing handler is retried with backoff, dead-lettered after N attempts, and replayed")
   func retriesDeadLetterAndReplay() async throws {
     try await TansuBroker.with { broker in
