@@ -25,6 +25,7 @@ must be accepted and every event processed, or the run fails.
 """
 
 import argparse
+import asyncio
 import concurrent.futures
 import os
 import pathlib
@@ -177,36 +178,56 @@ class Device:
         return self.pb.hermes.ReportLocationRequest(location=location)
 
 
-def paced(requests_, start, interval):
-    """Yields request k at `start + k * interval` (monotonic clock)."""
-    for k, request in enumerate(requests_):
-        delay = start + k * interval - time.monotonic()
-        if delay > 0:
-            time.sleep(delay)
-        yield request
+class Devices:
+    """The deliverers' devices as one client: a gRPC asyncio channel and event loop in this thread.
 
+    The driver shares the two cores with the stack it measures. One loop drives all streams, where
+    blocking request iterators took a grpcio thread each: in the sustained phase the driver then
+    used 30-49 % of a core instead of 46-58 %. Paced at 1,000 fixes/s it takes 17-19 % against
+    19-21 % (`top`), and the p99 did not change (three runs each, in turn)."""
 
-def stream_all(stubs, tokens, batches, pace=None):
-    """One ReportLocation stream per deliverer, all at once; returns (accepted, rejected, first send
-    as epoch seconds, last reply as epoch seconds)."""
-    first_send = time.time()
-    monotonic_start = time.monotonic() + 0.2 if pace else None
-    futures = []
-    for index, (stub, token, batch) in enumerate(zip(stubs, tokens, batches)):
-        iterator = iter(batch)
-        if pace:
-            interval, stagger = pace
-            iterator = paced(batch, monotonic_start + index * stagger, interval)
-        futures.append(stub.ReportLocation.future(iterator, metadata=(("authorization", f"Bearer {token}"),),
-                                                  timeout=DEADLINE))
-    accepted = rejected = 0
-    reasons = []
-    for future in futures:
-        reply = future.result()
-        accepted += reply.accepted_count
-        rejected += reply.rejected_count
-        reasons += [r.reason for r in reply.rejections[:3]]
-    return accepted, rejected, (first_send + 0.2 if pace else first_send), time.time(), reasons
+    def __init__(self, pb, address):
+        self.loop = asyncio.new_event_loop()
+        self.pb = pb
+        self.channel = self.loop.run_until_complete(self._open(address))
+        self.stub = pb.hermes_grpc.DelivererServiceStub(self.channel)
+
+    @staticmethod
+    async def _open(address):
+        return grpc.aio.insecure_channel(address)
+
+    def close(self):
+        self.loop.run_until_complete(self.channel.close())
+        self.loop.close()
+
+    def stream_all(self, tokens, batches, pace=None):
+        """One ReportLocation stream per deliverer, all at once; with `pace` (interval, stagger),
+        deliverer i sends its request k at `start + i * stagger + k * interval`, else as fast as the
+        streams take them. Returns (accepted, rejected, first send as epoch seconds, last reply as
+        epoch seconds, some rejection reasons)."""
+        return self.loop.run_until_complete(self._stream_all(tokens, batches, pace))
+
+    async def _stream_all(self, tokens, batches, pace):
+        first_send = time.time() + (0.2 if pace else 0.0)
+        start = self.loop.time() + 0.2
+
+        async def stream(index, token, batch):
+            call = self.stub.ReportLocation(metadata=(("authorization", f"Bearer {token}"),), timeout=DEADLINE)
+            for k, request in enumerate(batch):
+                if pace:
+                    interval, stagger = pace
+                    delay = start + index * stagger + k * interval - self.loop.time()
+                    if delay > 0:
+                        await asyncio.sleep(delay)
+                await call.write(request)
+            await call.done_writing()
+            return await call
+
+        replies = await asyncio.gather(*(stream(i, t, b) for i, (t, b) in enumerate(zip(tokens, batches))))
+        accepted = sum(r.accepted_count for r in replies)
+        rejected = sum(r.rejected_count for r in replies)
+        reasons = [x.reason for r in replies for x in r.rejections[:3]]
+        return accepted, rejected, first_send, time.time(), reasons
 
 
 def wait_processed(pg, after_seq, expected, what):
@@ -353,13 +374,12 @@ def main(argv):
 
         device_start = time.time() - device_seconds - 60
         devices = [Device(pb, i, device_start) for i in range(args.deliverers)]
-        channel = grpc.insecure_channel(hermes.grpc)
-        stubs = [pb.hermes_grpc.DelivererServiceStub(channel) for _ in range(args.deliverers)]
+        client = Devices(pb, hermes.grpc)
 
         # Warm-up: connections, caches, the first (mailed) event of every payload, JIT-free but cold pools.
         seq = last_seq(pg)
         batches = [[d.next() for _ in range(warm_per)] for d in devices]
-        accepted, rejected, _, _, reasons = stream_all(stubs, tokens, batches)
+        accepted, rejected, _, _, reasons = client.stream_all(tokens, batches)
         if rejected or accepted != warm_per * args.deliverers:
             raise BenchError(f"warm-up: {accepted} accepted, {rejected} rejected (reasons {reasons})")
         wait_processed(pg, seq, accepted, "warm-up")
@@ -368,7 +388,7 @@ def main(argv):
         seq = last_seq(pg)
         batches = [[d.next() for _ in range(per_deliverer)] for d in devices]
         cpu = driver_cpu()
-        accepted, rejected, first_send, last_reply, reasons = stream_all(stubs, tokens, batches)
+        accepted, rejected, first_send, last_reply, reasons = client.stream_all(tokens, batches)
         if rejected or accepted != fixes:
             raise BenchError(f"sustained: {accepted} of {fixes} accepted, {rejected} rejected (reasons {reasons})")
         intake = fixes / (last_reply - first_send)
@@ -382,15 +402,17 @@ def main(argv):
         seq = last_seq(pg)
         interval = args.deliverers / args.rate
         batches = [[d.next() for _ in range(latency_per)] for d in devices]
-        accepted, rejected, first_send, last_reply, reasons = stream_all(
-            stubs, tokens, batches, pace=(interval, interval / args.deliverers))
+        cpu = driver_cpu()
+        accepted, rejected, first_send, last_reply, reasons = client.stream_all(
+            tokens, batches, pace=(interval, interval / args.deliverers))
+        paced_cpu = (driver_cpu() - cpu) / (last_reply - first_send)
         sent = latency_per * args.deliverers
         if rejected or accepted != sent:
             raise BenchError(f"latency: {accepted} of {sent} accepted, {rejected} rejected (reasons {reasons})")
         achieved = sent / (last_reply - first_send)
         wait_processed(pg, seq, sent, "latency")
         count, (p50, p99, worst, claim50, claim99, pub50, pub99) = latencies(pg, seq)
-        channel.close()
+        client.close()
 
         # The handler's outside work: one Iris push per event (one subscriber each), mail throttled.
         total = int(sql(pg, f"SELECT count(*) FROM event_source.events WHERE topic = '{TOPIC}'"))
@@ -409,7 +431,8 @@ def main(argv):
         print(f"{'  of which gRPC intake fixes/s (streams done)':44} {intake:14,.0f}   "
               f"(this driver used {intake_cpu:.0%} of a core meanwhile)")
         print(f"{'  fix->processed p50 / p99 ms under that load':44} {sustained_latency[0]:7.0f} /{sustained_latency[1]:5.0f}")
-        print(f"{f'latency run: {sent} fixes, achieved fixes/s':44} {achieved:14,.0f}   {args.rate:,.0f}")
+        print(f"{f'latency run: {sent} fixes, achieved fixes/s':44} {achieved:14,.0f}   {args.rate:,.0f}  "
+              f"(this driver used {paced_cpu:.0%} of a core meanwhile)")
         print(f"{'  fix->processed p50 ms':44} {p50:14.1f}")
         print(f"{'  fix->processed p99 ms':44} {p99:14.1f}   <= {GOAL_P99_MS:.0f}  "
               f"{'met' if p99 <= GOAL_P99_MS else 'NOT met'}")
