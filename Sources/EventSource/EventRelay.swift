@@ -18,8 +18,8 @@ import Synchronization
 /// again at its sweep, and becomes the publishing one when it gets the lock there. So a relay that
 /// stops is replaced within a ``Configuration/sweepInterval``, and a second relay on the same store
 /// does not open a transaction for every append only to find the lock taken. (Hermes and Asgardian
-/// run relays on one store. At 1,000 fixes/s Hermes commits appends about 280 times a second, and
-/// before this one relay or the other missed the lock about 220 times a second.)
+/// run relays on one store. In `scripts/bench-pipeline.sh`'s paced run at 1,000 fixes/s, the two
+/// relays made 5,218 lock attempts for 1,343 batches when both answered every NOTIFY.)
 ///
 /// The claimed rows are locked when selected (`FOR NO KEY UPDATE`, in `seq` order), before they are
 /// sent. A consumer that gets an event from the broker before this transaction commits then only
