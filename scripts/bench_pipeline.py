@@ -188,7 +188,6 @@ class Devices:
 
     def __init__(self, pb, address):
         self.loop = asyncio.new_event_loop()
-        self.pb = pb
         self.channel = self.loop.run_until_complete(self._open(address))
         self.stub = pb.hermes_grpc.DelivererServiceStub(self.channel)
 

@@ -132,14 +132,12 @@ struct PipelineTests {
           Issue.record("no relay is publishing")
           return
         }
-        tasks[active].cancel()
-        _ = try? await tasks[active].value
+        await stop([tasks[active]])
         let other = relays[1 - active]
         for index in 0..<20 { try await store.append(moved(index, key: "after-\(index % 3)")) }
         try await waitUntil("the events appended after the stop published") { try await store.counts().unpublished == 0 }
         #expect(!other.isStandingBy)
-        tasks[1 - active].cancel()
-        _ = try? await tasks[1 - active].value
+        await stop([tasks[1 - active]])
         for relay in relays { await relay.close() }
 
         let (seen, outOfOrder) = try await readTopic(broker, total: total + 22)

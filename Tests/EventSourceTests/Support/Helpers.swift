@@ -115,7 +115,9 @@ func whileRunning<T>(
   return result
 }
 
-private func stop(_ tasks: [Task<Void, any Error>], sourceLocation: SourceLocation) async {
+/// Cancels the loops' tasks and awaits them; one that has not stopped 30 s after its cancellation
+/// fails the test (and is left behind).
+func stop(_ tasks: [Task<Void, any Error>], sourceLocation: SourceLocation = #_sourceLocation) async {
   for task in tasks { task.cancel() }
   for (index, task) in tasks.enumerated() {
     let stopped = await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
