@@ -69,17 +69,12 @@ final class DeliverySender: Sendable {
 
   /// Records push requests and makes their first tries, or returns the earlier requests with the
   /// same keys; answers in the order of `pushes`. The rows and their live NOTIFYs are written in
-  /// one transaction. A user without push subscriptions has nothing to try: the row is written
+  /// one statement. A user without push subscriptions has nothing to try: the row is written
   /// SKIPPED straight away, as the first try would have left it. Users with subscriptions get their
   /// first try after the commit, one push after the other.
   func submitPushes(_ pushes: [(new: NewDelivery, id: UUID)]) async throws -> [(record: DeliveryRecord, duplicate: Bool)] {
-    let users = Array(Set(pushes.compactMap(\.new.userID)))
-    let subscribed = try await subscriptions.subscribed(among: users)
     let stored = try await store.insertPushes(
-      pushes.map { push in
-        DeliveryStore.NewPush(delivery: push.new, id: push.id, skip: push.new.userID.map { !subscribed.contains($0) } ?? false)
-      },
-      lease: policy.lease, channel: LiveHub.channel)
+      pushes.map { DeliveryStore.NewPush(delivery: $0.new, id: $0.id) }, lease: policy.lease, channel: LiveHub.channel)
     var results: [(record: DeliveryRecord, duplicate: Bool)] = []
     results.reserveCapacity(stored.count)
     for (record, duplicate) in stored {

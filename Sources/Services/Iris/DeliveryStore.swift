@@ -158,20 +158,23 @@ final class DeliveryStore: Sendable {
     }
   }
 
-  /// One push request of ``insertPushes(_:lease:)``.
+  /// One push request of ``insertPushes(_:lease:channel:)``.
   struct NewPush: Sendable {
     var delivery: NewDelivery
     var id: UUID
-    /// The user has no push subscription: the row is written SKIPPED at once (its only try, with
-    /// nothing to send), so it needs no second write.
-    var skip: Bool
   }
 
-  /// Records several push requests in one transaction, each as ``insert(_:id:lease:notify:)`` does
-  /// with the live NOTIFY (`channel`, payload `<user> <delivery>`); answers in the order of
-  /// `pushes`. A request whose key is already stored (also earlier in the same batch) comes back
-  /// as that row, `duplicate` true, and notifies no one. One multi-row INSERT, one NOTIFY
-  /// statement and one commit for the batch, instead of one or two commits per push.
+  /// Records several push requests, each as ``insert(_:id:lease:notify:)`` does with the live
+  /// NOTIFY (`channel`, payload `<user> <delivery>`); answers in the order of `pushes`. A request
+  /// for a user without a live push subscription is written SKIPPED at once (its only try, with
+  /// nothing to send), so it needs no second write. A request whose key is already stored (also
+  /// earlier in the same batch) comes back as that row, `duplicate` true, and notifies no one.
+  ///
+  /// One statement, so one round trip and one commit for the batch: it looks up the users'
+  /// subscriptions, inserts the rows and sends the NOTIFYs, which go out when it commits. Only
+  /// repeated keys cost a second query. (A subscription query, then a transaction of an INSERT
+  /// and a commit, were three round trips. At 1,000 pushes/s in `scripts/bench-pipeline.sh` they
+  /// made Iris' share of a tracking batch the longest step of Hermes' handler.)
   func insertPushes(
     _ pushes: [NewPush], lease: Duration, channel: String
   ) async throws -> [(record: DeliveryRecord, duplicate: Bool)] {
@@ -180,60 +183,68 @@ final class DeliveryStore: Sendable {
     let pending = Int32(Courier_Iris_V1_DeliveryStatus.pending.rawValue)
     let skipped = Int32(Courier_Iris_V1_DeliveryStatus.skipped.rawValue)
     let news = pushes.map(\.delivery)
-    return try await pool.withTransaction { tx in
-      // Rows are numbered so that of two requests with one key the earlier one is stored.
-      let inserted = try await tx.query("""
-        INSERT INTO iris.deliveries (id, channel, status, idempotency_key, user_id, recipient_address, recipient_name,
-          template_name, summary, mail_text, mail_html, mail_message_id, push_payload, push_body, push_url, push_tag,
-          push_ttl, push_urgency, attempt_count, next_attempt_at)
-        SELECT r.id, r.channel, r.status, r.idempotency_key, r.user_id, r.recipient_address, r.recipient_name,
-          r.template_name, r.summary, r.mail_text, r.mail_html, r.mail_message_id, r.push_payload, r.push_body, r.push_url,
-          r.push_tag, r.push_ttl, r.push_urgency, 1,
-          CASE WHEN r.status = \(skipped) THEN NULL ELSE now() + make_interval(secs => \(leaseSeconds)) END
+    // Rows are numbered so that of two requests with one key the earlier one is stored, and the
+    // live streams hear of the pushes in request order. `announced` runs because the final SELECT
+    // reads its count.
+    let inserted = try await pool.query("""
+      WITH r AS (
+        SELECT r.*, r.user_id IS NOT NULL AND NOT EXISTS (
+            SELECT 1 FROM iris.push_subscriptions s
+            WHERE s.user_id = r.user_id AND (s.expiration_time IS NULL OR s.expiration_time > now())) AS skip
         FROM unnest(
           \(PostgresArray(pushes.map(\.id))), \(PostgresArray(news.map(\.channel.rawValue))),
-          \(PostgresArray(pushes.map { $0.skip ? skipped : pending })), \(PostgresArray(news.map(\.idempotencyKey))),
+          \(PostgresArray(news.map(\.idempotencyKey))),
           \(PostgresArray(news.map(\.userID))), \(PostgresArray(news.map(\.recipientAddress))),
           \(PostgresArray(news.map(\.recipientName))), \(PostgresArray(news.map(\.templateName))),
           \(PostgresArray(news.map(\.summary))), \(PostgresArray(news.map(\.mailText))), \(PostgresArray(news.map(\.mailHTML))),
           \(PostgresArray(news.map(\.mailMessageID))), \(PostgresArray(news.map(\.pushPayload))),
           \(PostgresArray(news.map(\.pushBody))), \(PostgresArray(news.map(\.pushURL))), \(PostgresArray(news.map(\.pushTag))),
           \(PostgresArray(news.map(\.pushTTL))), \(PostgresArray(news.map(\.pushUrgency)))
-        ) WITH ORDINALITY AS r (id, channel, status, idempotency_key, user_id, recipient_address, recipient_name,
+        ) WITH ORDINALITY AS r (id, channel, idempotency_key, user_id, recipient_address, recipient_name,
           template_name, summary, mail_text, mail_html, mail_message_id, push_payload, push_body, push_url, push_tag,
           push_ttl, push_urgency, n)
+      ), stored AS (
+        INSERT INTO iris.deliveries (id, channel, status, idempotency_key, user_id, recipient_address, recipient_name,
+          template_name, summary, mail_text, mail_html, mail_message_id, push_payload, push_body, push_url, push_tag,
+          push_ttl, push_urgency, attempt_count, next_attempt_at)
+        SELECT r.id, r.channel, CASE WHEN r.skip THEN \(skipped) ELSE \(pending) END, r.idempotency_key, r.user_id,
+          r.recipient_address, r.recipient_name, r.template_name, r.summary, r.mail_text, r.mail_html, r.mail_message_id,
+          r.push_payload, r.push_body, r.push_url, r.push_tag, r.push_ttl, r.push_urgency, 1,
+          CASE WHEN r.skip THEN NULL ELSE now() + make_interval(secs => \(leaseSeconds)) END
+        FROM r
         ORDER BY r.n
         ON CONFLICT (channel, idempotency_key) DO NOTHING
         RETURNING \(sql: DeliveryRecord.columns)
+      ), announced AS (
+        SELECT pg_notify(\(channel), o.user_id::text || ' ' || o.id::text)
+        FROM (SELECT stored.user_id, stored.id FROM stored JOIN r ON r.id = stored.id
+              WHERE stored.user_id IS NOT NULL ORDER BY r.n) AS o
+      )
+      SELECT \(sql: DeliveryRecord.columns) FROM stored WHERE (SELECT count(*) FROM announced) >= 0
+      """)
+    var stored: [UUID: DeliveryRecord] = [:]
+    for row in inserted {
+      let record = try DeliveryRecord(row: row)
+      stored[record.id] = record
+    }
+    var earlier: [String: DeliveryRecord] = [:]
+    let repeated = pushes.filter { stored[$0.id] == nil }
+    if !repeated.isEmpty {
+      let rows = try await pool.query("""
+        SELECT \(sql: DeliveryRecord.columns) FROM iris.deliveries
+        WHERE channel = \(Channel.push.rawValue) AND idempotency_key = ANY(\(PostgresArray(repeated.map(\.delivery.idempotencyKey))))
         """)
-      var stored: [UUID: DeliveryRecord] = [:]
-      for row in inserted {
+      for row in rows {
         let record = try DeliveryRecord(row: row)
-        stored[record.id] = record
+        earlier[record.idempotencyKey] = record
       }
-      // The live streams hear of the pushes in request order. Queued: it goes with the COMMIT (or
-      // the query for repeated keys).
-      let announced = pushes.filter { stored[$0.id] != nil && $0.delivery.userID != nil }
-      try tx.notify(channel: channel, payloads: announced.map { "\($0.delivery.userID!.text) \($0.id.text)" })
-      var earlier: [String: DeliveryRecord] = [:]
-      let repeated = pushes.filter { stored[$0.id] == nil }
-      if !repeated.isEmpty {
-        let rows = try await tx.query("""
-          SELECT \(sql: DeliveryRecord.columns) FROM iris.deliveries
-          WHERE channel = \(Channel.push.rawValue) AND idempotency_key = ANY(\(PostgresArray(repeated.map(\.delivery.idempotencyKey))))
-          """)
-        for row in rows {
-          let record = try DeliveryRecord(row: row)
-          earlier[record.idempotencyKey] = record
-        }
-      }
-      return try pushes.map { push -> (record: DeliveryRecord, duplicate: Bool) in
-        if let record = stored[push.id] { return (record, false) }
-        // The conflicting row vanished between the two statements: only an operator deleting
-        // rows by hand does that. Ask the caller to retry.
-        guard let record = earlier[push.delivery.idempotencyKey] else { throw IrisStoreError.conflictVanished }
-        return (record, true)
-      }
+    }
+    return try pushes.map { push -> (record: DeliveryRecord, duplicate: Bool) in
+      if let record = stored[push.id] { return (record, false) }
+      // The conflicting row vanished between the two statements: only an operator deleting
+      // rows by hand does that. Ask the caller to retry.
+      guard let record = earlier[push.delivery.idempotencyKey] else { throw IrisStoreError.conflictVanished }
+      return (record, true)
     }
   }
 

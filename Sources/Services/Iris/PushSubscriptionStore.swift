@@ -111,17 +111,6 @@ final class PushSubscriptionStore: Sendable {
     return try rows.map(StoredPushSubscription.init(row:))
   }
 
-  /// Which of `userIDs` have at least one live subscription (one query for a batch of pushes).
-  func subscribed(among userIDs: [UUID]) async throws -> Set<UUID> {
-    guard !userIDs.isEmpty else { return [] }
-    let ids = "{" + userIDs.map(\.text).joined(separator: ",") + "}"
-    let rows = try await pool.query("""
-      SELECT DISTINCT user_id FROM iris.push_subscriptions
-      WHERE user_id = ANY(\(ids)::uuid[]) AND (expiration_time IS NULL OR expiration_time > now())
-      """)
-    return Set(try rows.map { try $0.decode(UUID.self, at: 0) })
-  }
-
   func markPushed(id: UUID) async throws {
     try await pool.execute("UPDATE iris.push_subscriptions SET last_pushed_at = now() WHERE id = \(id)")
   }
