@@ -221,7 +221,20 @@ public final class EventRelay: Sendable {
     let schema = store.schema
     let limit = configuration.batchSize
     return try await store.pool.withTransaction(retry: .never) { tx in
-      guard try await tx.tryAdvisoryLock(store.relayLockKey) else {
+      // The lock and the read in one statement (one round trip): the read runs only when the lock
+      // was got, so a relay that stands by locks no rows. The LEFT JOIN keeps one row (of NULL
+      // event columns) when the lock was missed or nothing waits; `locked` is the last column.
+      let rows = try await tx.query(
+        """
+        WITH publishing AS MATERIALIZED (SELECT pg_try_advisory_xact_lock(\(store.relayLockKey)) AS locked)
+        SELECT e.seq, e.id, e.topic, e.key, e.type, e.producer, e.payload, e.headers, e.occurred_at, publishing.locked
+        FROM publishing LEFT JOIN LATERAL (
+          SELECT seq, id, topic, key, type, producer, payload, headers::text AS headers, occurred_at
+          FROM \(identifier: schema).events WHERE publishing.locked AND published_at IS NULL ORDER BY seq LIMIT \(limit)
+          FOR NO KEY UPDATE
+        ) AS e ON true
+        """)
+      guard try rows[0].decode(Bool.self, at: 9) else {
         lockMisses.add(1, ordering: .relaxed)
         if !standingBy.exchange(true, ordering: .relaxed) {
           logger.debug("another relay publishes; standing by until a sweep gets the lock")
@@ -231,13 +244,7 @@ public final class EventRelay: Sendable {
       if standingBy.exchange(false, ordering: .relaxed) {
         logger.debug("got the publishing lock; publishing on appends again")
       }
-      let rows = try await tx.query(
-        """
-        SELECT seq, id, topic, key, type, producer, payload, headers::text, occurred_at
-        FROM \(identifier: schema).events WHERE published_at IS NULL ORDER BY seq LIMIT \(limit)
-        FOR NO KEY UPDATE
-        """)
-      if rows.isEmpty { return (0, false, nil) }
+      if try rows[0].decode(Int64?.self, at: 0) == nil { return (0, false, nil) }
       var events: [EventRecord] = []
       events.reserveCapacity(rows.count)
       for row in rows {
