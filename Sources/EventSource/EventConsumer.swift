@@ -22,10 +22,32 @@ import Foundation
 ///    Lost database connections are waited out without counting as attempts.
 public final class EventConsumer: Sendable {
   public typealias Handler = @Sendable (ConsumedEvent, PostgresTransaction) async throws -> Void
+
   /// Handles several claimed events of one partition, in order, in one transaction: what
   /// ``Handler`` does for each, with the chance to share statements and calls among them. Throwing
   /// rolls the batch back; its events are then handled one by one through ``Handler``.
-  public typealias BatchHandler = @Sendable ([ConsumedEvent], PostgresTransaction) async throws -> Void
+  public struct BatchHandler: Sendable {
+    /// The statements the batch needs first (its reads and row locks), made from the events about
+    /// to be claimed. They travel with the claim, in one round trip, and run after it; their rows
+    /// go to ``handle`` in order. The claim may skip some of those events (a redelivery), so they
+    /// may read a little more than the claimed events need.
+    public var reads: @Sendable (_ events: [ConsumedEvent]) -> [PostgresQuery]
+    /// Handles the claimed events (two or more), given the rows of ``reads``.
+    public var handle: @Sendable (_ events: [ConsumedEvent], _ reads: [PostgresRows], PostgresTransaction) async throws -> Void
+
+    public init(
+      reads: @escaping @Sendable (_ events: [ConsumedEvent]) -> [PostgresQuery],
+      handle: @escaping @Sendable (_ events: [ConsumedEvent], _ reads: [PostgresRows], PostgresTransaction) async throws -> Void
+    ) {
+      self.reads = reads
+      self.handle = handle
+    }
+
+    /// A batch handler that reads nothing with the claim.
+    public init(_ handle: @escaping @Sendable (_ events: [ConsumedEvent], PostgresTransaction) async throws -> Void) {
+      self.init(reads: { _ in [] }, handle: { events, _, tx in try await handle(events, tx) })
+    }
+  }
 
   public struct Configuration: Sendable {
     /// The consumer group: the service's name. State in the store is kept per group.
@@ -287,8 +309,9 @@ public final class EventConsumer: Sendable {
     var seen: Set<UUID> = []
     let unique = events.filter { seen.insert($0.id).inserted }  // a refill may deliver an event twice
     let ids = "{" + unique.map { $0.id.uuidString.lowercased() }.joined(separator: ",") + "}"
+    let reads = batchHandler?.reads(unique) ?? []
     let claimedCount = try await store.pool.withTransaction(retry: .never) { tx -> Int in
-      let claimed = try await tx.query(
+      let results = try await tx.query(all: [
         """
         INSERT INTO \(identifier: schema).deliveries AS d (consumer, event_id, status, attempts, processed_at)
         SELECT \(group), id, 'processed', 1, clock_timestamp() FROM unnest(\(ids)::uuid[]) AS id
@@ -297,7 +320,9 @@ public final class EventConsumer: Sendable {
               processed_at = clock_timestamp(), updated_at = clock_timestamp()
           WHERE d.status = 'failed'
         RETURNING d.event_id, d.attempts
-        """)
+        """
+      ] + reads)
+      let claimed = results[0]
       if claimed.isEmpty { return 0 }
       var attempts: [UUID: Int] = [:]
       for row in claimed {
@@ -311,7 +336,7 @@ public final class EventConsumer: Sendable {
         claimedEvents.append(event)
       }
       if let batchHandler, claimedEvents.count > 1 {
-        try await timed(claimedEvents) { try await batchHandler(claimedEvents, tx) }
+        try await timed(claimedEvents) { try await batchHandler.handle(claimedEvents, Array(results.dropFirst()), tx) }
       } else {
         for event in claimedEvents {
           try await timed(event) { try await handler(event, tx) }

@@ -28,7 +28,7 @@ struct BatchHandlerTests {
       let consumer = EventConsumer(
         store: store, kafka: KafkaConfiguration(bootstrapServers: [.init(host: "127.0.0.1", port: 9)]),
         registry: CourierContracts.events, configuration: consumerConfiguration(group: "batches"),
-        batchHandler: { events, tx in
+        batchHandler: .init { events, tx in
           calls.batches.withLock { $0.append(events.count) }
           for event in events {
             #expect(event.attempt == 1)
@@ -65,6 +65,44 @@ struct BatchHandlerTests {
       // The rolled-back batch left no side effects: one row per event.
       let effects = try await sideEffects(store)
       #expect(effects.total == 8 && effects.distinct == 8)
+    }
+  }
+
+  @Test("a batch's reads are made from the offered events and run after the claim, in its transaction")
+  func readsTravelWithTheClaim() async throws {
+    try await withStore { store in
+      let schema = store.schema
+      let offered = Mutex<[Int]>([])
+      let handled = Mutex<[(events: [UUID], read: [UUID])]>([])
+      let consumer = EventConsumer(
+        store: store, kafka: KafkaConfiguration(bootstrapServers: [.init(host: "127.0.0.1", port: 9)]),
+        registry: CourierContracts.events, configuration: consumerConfiguration(group: "reads"),
+        batchHandler: .init(
+          reads: { events in
+            offered.withLock { $0.append(events.count) }
+            // Sees the claim's rows: the reads run after it, in the same transaction.
+            return ["SELECT event_id FROM \(identifier: schema).deliveries WHERE consumer = 'reads' ORDER BY event_id"]
+          },
+          handle: { events, reads, _ in
+            let read = try reads[0].map { try $0.decode(UUID.self, at: 0) }
+            handled.withLock { $0.append((events.map(\.id), read)) }
+          }),
+        handler: { _, _ in Issue.record("the single-event handler was called") })
+
+      let first = try (0..<3).map { try record(moved($0, key: "payload-r"), offset: Int64($0)) }
+      try await consumer.handle(first.map(\.record))
+      // A redelivered record with two new ones: all three are offered, the two new ones claimed.
+      let second = try [first[2]] + (3..<5).map { try record(moved($0, key: "payload-r"), offset: Int64($0)) }
+      try await consumer.handle(second.map(\.record))
+
+      #expect(offered.withLock { $0 } == [3, 3])
+      let calls = handled.withLock { $0 }
+      try #require(calls.count == 2)
+      #expect(calls[0].events == first.map(\.id))
+      #expect(calls[0].read == first.map(\.id).sorted { $0.uuidString < $1.uuidString })
+      #expect(calls[1].events == second.dropFirst().map(\.id))
+      #expect(calls[1].read == (first + second.dropFirst()).map(\.id).sorted { $0.uuidString < $1.uuidString })
+      #expect(try await store.processedCount(consumer: "reads") == 5)
     }
   }
 

@@ -59,21 +59,29 @@ final class MovedBatch: Sendable {
 
   private let state = Mutex(State())
 
-  private init() {}
-
-  /// Reads and locks what `payloadIDs` need: the payloads, their subscribers and mail throttle rows,
-  /// in one round trip.
-  static func load(payloadIDs: Set<UUID>, in tx: PostgresTransaction) async throws -> MovedBatch {
-    let batch = MovedBatch()
+  /// The statements that read and lock what `payloadIDs` need: the payloads, their subscribers and
+  /// mail throttle rows. Run them together, in one round trip, and hand their rows to
+  /// ``init(reads:)``.
+  static func reads(payloadIDs: Set<UUID>) -> [PostgresQuery] {
     let ids = PostgresArray(Array(payloadIDs))
-    let results = try await tx.query(all: [
+    return [
       "SELECT * FROM hermes.payloads WHERE id = ANY(\(ids)) ORDER BY id FOR UPDATE",
       "SELECT payload_id, user_id, title FROM hermes.subscriptions WHERE payload_id = ANY(\(ids)) ORDER BY payload_id, user_id",
       """
       SELECT user_id, payload_id, last_mailed_at, last_status FROM hermes.mail_throttle
       WHERE payload_id = ANY(\(ids)) ORDER BY user_id, payload_id FOR UPDATE
       """,
-    ])
+    ]
+  }
+
+  /// Reads and locks what `payloadIDs` need, in one round trip.
+  static func load(payloadIDs: Set<UUID>, in tx: PostgresTransaction) async throws -> MovedBatch {
+    try MovedBatch(reads: try await tx.query(all: reads(payloadIDs: payloadIDs)))
+  }
+
+  /// The batch from the rows of ``reads(payloadIDs:)``, in their order.
+  init(reads results: [PostgresRows]) throws {
+    precondition(results.count == 3, "MovedBatch needs the rows of its three reads")
     var byID: [UUID: Payload] = [:]
     for row in results[0] { byID[try row.decode(UUID.self, column: "id")] = try Payload(row) }
     var subscribers: [UUID: [(userID: UUID, title: String)]] = [:]
@@ -86,12 +94,11 @@ final class MovedBatch: Sendable {
       let (userID, payloadID, mailedAt, status) = try row.decode((UUID, UUID, Date, Int).self)
       throttle[Pair(userID: userID, payloadID: payloadID)] = (mailedAt, status)
     }
-    batch.state.withLock { state in
+    state.withLock { state in
       state.payloads = byID
       state.subscribers = subscribers
       state.throttle = throttle
     }
-    return batch
   }
 
   /// The payload as it is now in the batch; nil for an unknown payload.

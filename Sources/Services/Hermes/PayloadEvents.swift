@@ -71,26 +71,42 @@ package struct PayloadEvents: Sendable {
   /// The batch handler for the consumer runner: each event as ``handler`` handles it, with the
   /// pushes of the whole batch held back and sent to Iris in one call before the transaction
   /// commits. Should Iris refuse any of them, the batch rolls back and the consumer handles its
-  /// events one by one; the pushes Iris took are then answered from its log (same keys).
+  /// events one by one; the pushes Iris took are then answered from its log (same keys). A batch
+  /// of moves reads its payloads, subscribers and mail throttle rows (``MovedBatch``) in the
+  /// claim's round trip.
   package var batchHandler: EventConsumer.BatchHandler {
-    { events, tx in
-      let pushes = DeferredPushes(self.notifier)
-      let batch = PayloadEvents(
-        configuration: self.configuration, users: self.users, notifier: pushes, bucket: self.bucket, logger: self.logger)
-      let moves = events.compactMap { $0.event as? Courier_Events_V1_DeliveryPayloadChangedLocation }
-      if moves.count == events.count {
-        let shared = try await MovedBatch.load(
-          payloadIDs: Set(moves.compactMap { UUID(uuidString: $0.deliveryPayloadID) }), in: tx)
-        for (consumed, moved) in zip(events, moves) {
-          try await batch.handle(moved, consumed: consumed, in: tx, batch: shared)
+    EventConsumer.BatchHandler(
+      reads: { events in
+        guard let (_, payloadIDs) = Self.moves(events) else { return [] }
+        return MovedBatch.reads(payloadIDs: payloadIDs)
+      },
+      handle: { events, reads, tx in
+        let pushes = DeferredPushes(self.notifier)
+        let batch = PayloadEvents(
+          configuration: self.configuration, users: self.users, notifier: pushes, bucket: self.bucket, logger: self.logger)
+        if let (moves, payloadIDs) = Self.moves(events) {
+          // The reads cover the events offered to the claim, of which these are the claimed ones.
+          // They are missing when one of the others (skipped by the claim) was not a move.
+          let shared = reads.isEmpty ? try await MovedBatch.load(payloadIDs: payloadIDs, in: tx) : try MovedBatch(reads: reads)
+          for (consumed, moved) in zip(events, moves) {
+            try await batch.handle(moved, consumed: consumed, in: tx, batch: shared)
+          }
+          try shared.flush(in: tx)
+        } else {
+          let handler = batch.handler
+          for event in events { try await handler(event, tx) }
         }
-        try shared.flush(in: tx)
-      } else {
-        let handler = batch.handler
-        for event in events { try await handler(event, tx) }
-      }
-      try await pushes.flush()
-    }
+        try await pushes.flush()
+      })
+  }
+
+  /// `events` as moves, with the payloads they move; nil unless every one of them is a move.
+  private static func moves(
+    _ events: [ConsumedEvent]
+  ) -> (moves: [Courier_Events_V1_DeliveryPayloadChangedLocation], payloadIDs: Set<UUID>)? {
+    let moves = events.compactMap { $0.event as? Courier_Events_V1_DeliveryPayloadChangedLocation }
+    guard moves.count == events.count else { return nil }
+    return (moves, Set(moves.compactMap { UUID(uuidString: $0.deliveryPayloadID) }))
   }
 
   /// The consumer runner; run it as a background service.
