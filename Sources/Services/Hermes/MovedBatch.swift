@@ -79,9 +79,15 @@ final class MovedBatch: Sendable {
     try MovedBatch(reads: try await tx.query(all: reads(payloadIDs: payloadIDs)))
   }
 
+  /// The rows handed to ``init(reads:)`` are not those of ``reads(payloadIDs:)``.
+  struct ReadsMismatch: Error, CustomStringConvertible {
+    var count: Int
+    var description: String { "a batch of moves needs the rows of its 3 reads, got \(count) results" }
+  }
+
   /// The batch from the rows of ``reads(payloadIDs:)``, in their order.
   init(reads results: [PostgresRows]) throws {
-    precondition(results.count == 3, "MovedBatch needs the rows of its three reads")
+    guard results.count == 3 else { throw ReadsMismatch(count: results.count) }
     var byID: [UUID: Payload] = [:]
     for row in results[0] { byID[try row.decode(UUID.self, column: "id")] = try Payload(row) }
     var subscribers: [UUID: [(userID: UUID, title: String)]] = [:]
