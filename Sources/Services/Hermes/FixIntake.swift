@@ -3,7 +3,7 @@ import Synchronization
 
 /// Gathers the fixes of all ReportLocation streams into shared transactions (group commit): the
 /// requests that arrive while a transaction runs go into the next one together, up to
-/// `maxFixes` fixes, with at most `maxTransactions` transactions at a time (one by default).
+/// `maxFixes` fixes, one transaction at a time.
 ///
 /// Why: 40 devices sending a fix each every 40 ms were 1,000 transactions a second, each with its
 /// own round trips and WAL flush; gathered, they are a few dozen, and a lone fix still goes at once.
@@ -20,16 +20,15 @@ final class FixIntake: Sendable {
 
   private struct State {
     var queue: [Waiting] = []
-    var running = 0
+    /// Whether a worker runs transactions (``drain(_:)``) until the queue is empty.
+    var draining = false
   }
 
   private let state = Mutex(State())
   private let maxFixes: Int
-  private let maxTransactions: Int
 
-  init(maxFixes: Int, maxTransactions: Int = 1) {
+  init(maxFixes: Int) {
     self.maxFixes = max(1, maxFixes)
-    self.maxTransactions = max(1, maxTransactions)
   }
 
   /// Keeps `request` in the next shared transaction of `core` and returns its outcomes.
@@ -37,8 +36,8 @@ final class FixIntake: Sendable {
     try await withCheckedThrowingContinuation { continuation in
       let start = state.withLock { state in
         state.queue.append(Waiting(request: request, continuation: continuation))
-        guard state.running < maxTransactions else { return false }
-        state.running += 1
+        guard !state.draining else { return false }
+        state.draining = true
         return true
       }
       if start { Task { await drain(core) } }
@@ -62,7 +61,7 @@ final class FixIntake: Sendable {
   private func next() -> [Waiting]? {
     state.withLock { state in
       guard !state.queue.isEmpty else {
-        state.running -= 1
+        state.draining = false
         return nil
       }
       var fixes = 0
