@@ -77,17 +77,22 @@ package struct PayloadEvents: Sendable {
   package var batchHandler: EventConsumer.BatchHandler {
     EventConsumer.BatchHandler(
       reads: { events in
-        guard let (_, payloadIDs) = Self.moves(events) else { return [] }
-        return MovedBatch.reads(payloadIDs: payloadIDs)
+        guard let moves = Self.moves(events) else { return [] }
+        return MovedBatch.reads(payloadIDs: Self.payloadIDs(moves))
       },
       handle: { events, reads, tx in
         let pushes = DeferredPushes(self.notifier)
         let batch = PayloadEvents(
           configuration: self.configuration, users: self.users, notifier: pushes, bucket: self.bucket, logger: self.logger)
-        if let (moves, payloadIDs) = Self.moves(events) {
+        if let moves = Self.moves(events) {
           // The reads cover the events offered to the claim, of which these are the claimed ones.
           // They are missing when one of the others (skipped by the claim) was not a move.
-          let shared = reads.isEmpty ? try await MovedBatch.load(payloadIDs: payloadIDs, in: tx) : try MovedBatch(reads: reads)
+          let shared: MovedBatch
+          if reads.isEmpty {
+            shared = try await MovedBatch.load(payloadIDs: Self.payloadIDs(moves), in: tx)
+          } else {
+            shared = try MovedBatch(reads: reads)
+          }
           for (consumed, moved) in zip(events, moves) {
             try await batch.handle(moved, consumed: consumed, in: tx, batch: shared)
           }
@@ -100,13 +105,16 @@ package struct PayloadEvents: Sendable {
       })
   }
 
-  /// `events` as moves, with the payloads they move; nil unless every one of them is a move.
-  private static func moves(
-    _ events: [ConsumedEvent]
-  ) -> (moves: [Courier_Events_V1_DeliveryPayloadChangedLocation], payloadIDs: Set<UUID>)? {
+  /// `events` as moves; nil unless every one of them is a move.
+  private static func moves(_ events: [ConsumedEvent]) -> [Courier_Events_V1_DeliveryPayloadChangedLocation]? {
     let moves = events.compactMap { $0.event as? Courier_Events_V1_DeliveryPayloadChangedLocation }
-    guard moves.count == events.count else { return nil }
-    return (moves, Set(moves.compactMap { UUID(uuidString: $0.deliveryPayloadID) }))
+    return moves.count == events.count ? moves : nil
+  }
+
+  /// The payloads that `moves` move (parsed only where they are needed: the reads, or a batch
+  /// whose reads were not made).
+  private static func payloadIDs(_ moves: [Courier_Events_V1_DeliveryPayloadChangedLocation]) -> Set<UUID> {
+    Set(moves.compactMap { UUID(uuidString: $0.deliveryPayloadID) })
   }
 
   /// The consumer runner; run it as a background service.
