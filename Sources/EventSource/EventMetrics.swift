@@ -9,6 +9,9 @@ import Kafka
 ///   transaction's are counted too; `courier_events_published_total` counts only committed ones);
 /// - `courier_events_published_total{topic}`: events the relay published;
 /// - `courier_outbox_backlog`: unpublished events, sampled by the relay after each pass;
+/// - `courier_relay_publishing`: 1 while this process's relay held the publishing lock at its last
+///   try, 0 while it stands by because another relay holds it (one relay of a store publishes);
+/// - `courier_relay_lock_misses_total`: the relay's transactions that found the lock taken;
 /// - `courier_events_handled_total{group,outcome}`: `processed`, `skipped` (already handled),
 ///   `failed` (an attempt that threw), `dead_lettered`;
 /// - `courier_event_handling_seconds{group}`: the handler's time per event;
@@ -25,6 +28,18 @@ enum EventMetrics {
 
   static func backlog(_ unpublished: Int) {
     Gauge(label: "courier_outbox_backlog").record(unpublished)
+  }
+
+  /// Makes the relay's series exist before its first pass: standing by, no misses yet.
+  static func startRelaying() {
+    Gauge(label: "courier_relay_publishing").record(0)
+    Counter(label: "courier_relay_lock_misses_total").increment(by: 0)
+  }
+
+  /// The outcome of a relay's try for the publishing lock.
+  static func relayLock(got: Bool) {
+    Gauge(label: "courier_relay_publishing").record(got ? 1 : 0)
+    if !got { Counter(label: "courier_relay_lock_misses_total").increment() }
   }
 
   /// Makes every outcome's series exist at 0, so that rates and ratios over it have data before the

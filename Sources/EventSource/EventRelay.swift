@@ -139,6 +139,7 @@ public final class EventRelay: Sendable {
   /// Runs until the task is cancelled: publishes on every wake-up and sweep. Failures are logged
   /// and retried after ``Configuration/retryBackoff``; they never end the loop.
   public func run() async throws {
+    EventMetrics.startRelaying()
     let (wakeups, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     wake.yield()
     await withTaskGroup(of: Void.self) { group in
@@ -204,10 +205,12 @@ public final class EventRelay: Sendable {
     }
   }
 
-  /// Whether this relay stands by because another one held the publishing lock at its last try.
+  /// Whether this relay stands by because another one held the publishing lock at its last try
+  /// (also `courier_relay_publishing`).
   public var isStandingBy: Bool { standingBy.load(ordering: .relaxed) }
 
-  /// How many of this relay's transactions found the publishing lock taken by another relay.
+  /// How many of this relay's transactions found the publishing lock taken by another relay (also
+  /// `courier_relay_lock_misses_total`, which sums every relay of the process).
   public var lockMissCount: Int { lockMisses.load(ordering: .relaxed) }
 
   /// Releases the broker connections, and the relay's own pool if it has one.
@@ -234,7 +237,9 @@ public final class EventRelay: Sendable {
           FOR NO KEY UPDATE
         ) AS e ON true
         """)
-      guard try rows[0].decode(Bool.self, at: 9) else {
+      let locked = try rows[0].decode(Bool.self, at: 9)
+      EventMetrics.relayLock(got: locked)
+      guard locked else {
         lockMisses.add(1, ordering: .relaxed)
         if !standingBy.exchange(true, ordering: .relaxed) {
           logger.debug("another relay publishes; standing by until a sweep gets the lock")

@@ -279,6 +279,16 @@ def test_dashboard_and_alert_expressions_parse_and_return_data(live):
     statuses = {r["metric"]["status"] for r in prometheus.query('sum by (status) (http_requests_total{job="asgardian"})')}
     assert {"200", "401"} <= statuses, statuses
 
+    # The relays of Asgardian and Hermes share one publishing lock: each reports 1 or 0, and the
+    # traffic's events were published, so one of them reports holding it.
+    def no_relay_publishing():
+        values = {(r["metric"]["job"], r["value"][1]) for r in prometheus.query("courier_relay_publishing")}
+        if {job for job, _ in values} != {"asgardian", "hermes"} or not values <= {(j, v) for j in ("asgardian", "hermes") for v in ("0", "1")}:
+            return [f"courier_relay_publishing is {sorted(values)}, not 0 or 1 for each of asgardian and hermes"]
+        return [] if ("1" in {v for _, v in values}) else [f"no relay reports the lock: {sorted(values)}"]
+
+    poll(no_relay_publishing, "relay publishing gauges")
+
     for (where, expr), missing in expected_empty.items():
         result = prometheus.query(expr)  # parses and evaluates
         assert not result, (f"{where}: {expr} now returns data; remove {missing} from NOT_YET_EXPORTED "

@@ -86,6 +86,14 @@ def dashboard(job, spec):
                   [(f'sum by (group, outcome) (rate(courier_events_handled_total{{{j}}}[5m]))', "{{group}} {{outcome}}")]),
             panel("Outbox backlog (stored, not yet published)", "short",
                   [(f'job:courier_outbox_backlog:max{{{j}}}', "backlog")]),
+            panel("Relay publishing (1) or standing by (0)", "short",
+                  [(f'courier_relay_publishing{{{j}}}', "{{instance}}")],
+                  description="One relay of the event store publishes at a time (an advisory lock); the "
+                              "others stand by and take over within a sweep (1 s) when it stops."),
+            panel("Relay lock misses per second", "ops",
+                  [(f'sum by (instance) (rate(courier_relay_lock_misses_total{{{j}}}[5m]))', "{{instance}}")],
+                  description="Relay transactions that found another relay publishing; a standing-by "
+                              "relay tries once a sweep."),
             panel("Consumer lag (records behind)", "short",
                   [(f'job_group_topic:courier_consumer_lag:sum{{{j}}}', "{{group}} {{topic}}")]),
             panel("Dead-lettered events (15 min)", "short",
