@@ -148,6 +148,43 @@ struct PipelineTests {
     }
   }
 
+  @Test("a relay spaces its passes: the appends of one spacing go out in one pass")
+  func passSpacing() async throws {
+    try await TansuBroker.with { broker in
+      try await withStore { store in
+        var configuration = relayConfiguration()
+        configuration.sweepInterval = .seconds(3600)  // only the appends' NOTIFYs wake it
+        configuration.passSpacing = .seconds(1)
+        let relay = EventRelay(store: store, kafka: broker.configuration, configuration: configuration)
+        // Each pass marks its events in one transaction: the passes are the distinct xmin values.
+        let passes: PostgresQuery = "SELECT count(DISTINCT xmin::text)::int8 FROM \(identifier: store.schema).events"
+        let total = 12
+        try await whileRunning([{ try await relay.run() }]) {
+          // An append's NOTIFY starts a pass (no sweep comes within the test).
+          try await store.append(moved(0, key: "lone"))
+          try await waitUntil("the lone event published") { try await store.counts().unpublished == 0 }
+          // Appends 100 ms apart, each its own transaction and NOTIFY: without the spacing each
+          // would start a pass of its own; with it, those of each second share one.
+          let started = ContinuousClock.now
+          for index in 0..<total {
+            try await store.append(moved(index, key: "payload-\(index % 4)"))
+            try await Task.sleep(for: .milliseconds(100))
+          }
+          let appending = ContinuousClock.now - started
+          try await waitUntil("\(total) events published") { try await store.counts().unpublished == 0 }
+          let count = try await store.pool.query(passes)[0].decode(Int.self, at: 0)
+          // The lone event's pass, then one per started second of appending, plus one for the
+          // appends that came during the last pass.
+          let bound = 2 + Int(appending / configuration.passSpacing) + 1
+          #expect(count >= 2 && count <= bound, "\(count) passes for \(total + 1) events appended over \(appending)")
+        }
+        await relay.close()
+        let (seen, outOfOrder) = try await readTopic(broker, total: total + 1)
+        #expect(seen.count == total + 1 && outOfOrder == 0)
+      }
+    }
+  }
+
   @Test("a failing handler is retried with backoff, dead-lettered after N attempts, and replayed")
   func retriesDeadLetterAndReplay() async throws {
     try await TansuBroker.with { broker in
