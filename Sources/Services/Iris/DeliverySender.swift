@@ -72,11 +72,16 @@ final class DeliverySender: Sendable {
   /// one statement. A user without push subscriptions has nothing to try: the row is written
   /// SKIPPED straight away, as the first try would have left it. Users with subscriptions get their
   /// first try after the commit, one push after the other.
+  ///
+  /// Skipped pushes are the common case (most users subscribe no browser), so they are counted
+  /// once per call and logged at debug level only: at 1,000 pushes a second they were 94 % of
+  /// Iris' log lines.
   func submitPushes(_ pushes: [(new: NewDelivery, id: UUID)]) async throws -> [(record: DeliveryRecord, duplicate: Bool)] {
     let stored = try await store.insertPushes(
       pushes.map { DeliveryStore.NewPush(delivery: $0.new, id: $0.id) }, lease: policy.lease, channel: LiveHub.channel)
     var results: [(record: DeliveryRecord, duplicate: Bool)] = []
     results.reserveCapacity(stored.count)
+    var skipped = 0
     for (record, duplicate) in stored {
       if duplicate {
         logger.info("repeated request answered from the log", metadata: [
@@ -84,15 +89,18 @@ final class DeliverySender: Sendable {
         ])
         results.append((record, true))
       } else if record.status == .skipped {
-        Metrics.Counter(label: "iris_delivery_attempts_total", dimensions: [("channel", "push"), ("outcome", "skipped")])
-          .increment()
-        logger.info("delivery tried", metadata: [
+        skipped += 1
+        logger.debug("delivery tried", metadata: [
           "delivery_id": "\(record.id.text)", "status": "skipped", "attempt": "\(record.attemptCount)",
         ])
         results.append((record, false))
       } else {
         results.append((try await attempt(record, first: true), false))
       }
+    }
+    if skipped > 0 {
+      Metrics.Counter(label: "iris_delivery_attempts_total", dimensions: [("channel", "push"), ("outcome", "skipped")])
+        .increment(by: skipped)
     }
     return results
   }
