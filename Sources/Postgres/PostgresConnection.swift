@@ -79,6 +79,18 @@ public final class PostgresConnection: Sendable {
     deferred.withLock { $0.append(Deferred(item: item, isBegin: isBegin, file: file, line: line)) }
   }
 
+  /// Sends the deferred statements now, in one round trip, instead of with the next statement.
+  /// Does nothing when none waits. Errors are located where the failing statement was deferred.
+  func sendDeferred() async throws {
+    guard let last = deferred.withLock({ $0.popLast() }) else { return }
+    _ = try await run([last.item], sql: last.item.sql, file: last.file, line: last.line) { raw throws(PostgresError) in
+      switch raw.pipeline([last.item], keeping: 1) {
+      case .success(let results): return results[0]
+      case .failure(let failure): throw failure.error
+      }
+    }
+  }
+
   /// Drops the deferred statements. Returns true when they began with a BEGIN: then nothing of
   /// the transaction has reached the server, and there is nothing to roll back.
   func discardDeferred() -> Bool {

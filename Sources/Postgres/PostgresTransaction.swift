@@ -72,6 +72,14 @@ public struct PostgresTransaction: Sendable {
   public func enqueue(_ query: PostgresQuery, file: String = #fileID, line: Int = #line) throws {
     try connection.deferStatement(.query(query), file: file, line: line)
   }
+
+  /// Sends the queued statements now, in one round trip, instead of with the next statement or
+  /// the COMMIT: for a body that has other work to wait for meanwhile. That work must run in a task
+  /// of its own that does not prefer the connection's thread, since a statement holds the thread
+  /// while it runs. If a queued statement fails, this throws its error, located where it was queued.
+  public func sendQueued() async throws {
+    try await connection.sendDeferred()
+  }
 }
 
 extension PostgresPool {

@@ -104,6 +104,44 @@ extension IntegrationTests {
       }
     }
 
+    @Test("sendQueued sends the queued statements at once; one that fails throws its own error and place")
+    func sendQueued() async throws {
+      try await withPool(maxConnections: 2) { pool in
+        let table = uniqueName("pipe")
+        try await pool.execute("CREATE TABLE \(identifier: table) (id bigint PRIMARY KEY)")
+        try await pool.withTransaction { tx in
+          let pid = try await tx.query("SELECT pg_backend_pid()").first!.decode(Int32.self, at: 0)
+          let lastStatement: PostgresQuery = "SELECT query FROM pg_stat_activity WHERE pid = \(pid)"
+          try tx.enqueue("INSERT INTO \(identifier: table) VALUES (\(1))")
+          try tx.enqueue("INSERT INTO \(identifier: table) VALUES (\(2))")
+          // Seen from another session, the transaction's last statement is still the first one.
+          #expect(try await pool.query(lastStatement).first!.decode(String.self, at: 0) == "SELECT pg_backend_pid()")
+          try await tx.sendQueued()
+          #expect(try await pool.query(lastStatement).first!.decode(String.self, at: 0).hasPrefix("INSERT INTO"))
+          try await tx.sendQueued()  // nothing queued: nothing sent
+        }
+        #expect(try await pool.query("SELECT count(*) FROM \(identifier: table)").first!.decode(Int.self, at: 0) == 2)
+
+        // Caught by hand: inside #expect's closure, #line would name the macro's line.
+        var error: PostgresError?
+        var enqueuedAt = 0
+        do {
+          try await pool.withTransaction(retry: .never) { tx in
+            enqueuedAt = #line + 1
+            try tx.enqueue("INSERT INTO \(identifier: table) SELECT \(1)")  // a duplicate key
+            try await tx.sendQueued()
+            Issue.record("a duplicate key was sent without an error")
+          }
+        } catch let failure as PostgresError {
+          error = failure
+        }
+        #expect(error?.sqlState == "23505")
+        #expect(error?.line == enqueuedAt)
+        #expect(try await pool.query("SELECT count(*) FROM \(identifier: table)").first!.decode(Int.self, at: 0) == 2)
+        try await pool.execute("DROP TABLE \(identifier: table)")
+      }
+    }
+
     @Test("several queries in one round trip: each one's rows in order, after the enqueued statements")
     func severalQueries() async throws {
       try await withPool(maxConnections: 1) { pool in

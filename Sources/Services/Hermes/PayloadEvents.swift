@@ -101,7 +101,11 @@ package struct PayloadEvents: Sendable {
           let handler = batch.handler
           for event in events { try await handler(event, tx) }
         }
-        try await pushes.flush()
+        // Iris takes the pushes while the batch's writes run, rather than the writes waiting for
+        // the COMMIT. The call runs off the connection's thread, which the statements hold.
+        async let pushed: Void = withTaskExecutorPreference(globalConcurrentExecutor) { try await pushes.flush() }
+        try await tx.sendQueued()
+        try await pushed
       })
   }
 
